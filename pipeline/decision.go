@@ -1,0 +1,35 @@
+package pipeline
+
+import "time"
+
+// Denial is the response a denied client receives.
+type Denial struct {
+	Status int
+	Header Header
+	Body   []byte
+}
+
+// Decision is the outcome of one check, ready for a front door to put on
+// the wire.
+type Decision struct {
+	// Allowed is true when the request may go upstream.
+	Allowed bool
+	// RuleID is the matched rule ("" when none matched).
+	RuleID string
+	// Subject is the authenticated subject, if any.
+	Subject string
+	// Session holds the mutations for the upstream (nil when denied).
+	Session *Session
+	// Denial is the client response when not allowed.
+	Denial Denial
+	// Reason is a stable snake_case id for logs and metrics: "allowed",
+	// "no_rule_match", "ambiguous_rule_match", "malformed_request",
+	// "authentication_failed", ... or a handler's own Error.ID.
+	Reason string
+	// Handler names the handler that decided a denial ("jwt", "deny").
+	Handler string
+	// Err is the underlying failure (for logs; never sent to clients).
+	Err error
+	// Duration is the time Execute took.
+	Duration time.Duration
+}
