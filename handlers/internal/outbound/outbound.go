@@ -1,0 +1,155 @@
+// Package outbound is the one HTTP client every handler uses for remote
+// calls (JWKS, introspection, session checks, remote authorizers, hydrators,
+// token endpoints). It enforces what Oathkeeper left to chance: a timeout on
+// every call, a cap on every response body, no redirects followed, W3C trace
+// context propagated, and error texts that carry no query string (which may
+// hold a credential).
+package outbound
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/portcullis-authz/portcullis/pipeline"
+)
+
+// Defaults for Options.
+const (
+	DefaultTimeout      = 5 * time.Second
+	DefaultMaxBodyBytes = 1 << 20
+)
+
+// ErrBodyTooLarge is returned when a response body exceeds the limit.
+var ErrBodyTooLarge = errors.New("response body too large")
+
+// ErrRedirect is wrapped by errors for 3xx answers: redirects are never
+// followed, because a redirect could send a credential to another host.
+var ErrRedirect = errors.New("redirect refused")
+
+// Options configure a Client.
+type Options struct {
+	// Timeout bounds a whole call, body included (default 5s). Handlers may
+	// set a shorter deadline on the context.
+	Timeout time.Duration
+	// MaxBodyBytes caps response bodies (default 1 MiB).
+	MaxBodyBytes int64
+	// Transport overrides the default transport (tests).
+	Transport http.RoundTripper
+}
+
+// Client sends handler calls. It is safe for concurrent use.
+type Client struct {
+	hc      *http.Client
+	maxBody int64
+}
+
+// New returns a Client.
+func New(o Options) *Client {
+	if o.Timeout <= 0 {
+		o.Timeout = DefaultTimeout
+	}
+	if o.MaxBodyBytes <= 0 {
+		o.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	rt := o.Transport
+	if rt == nil {
+		rt = &http.Transport{
+			Proxy:                 http.ProxyFromEnvironment,
+			DialContext:           (&net.Dialer{Timeout: 2 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+			TLSClientConfig:       &tls.Config{MinVersion: tls.VersionTLS12},
+			TLSHandshakeTimeout:   3 * time.Second,
+			ResponseHeaderTimeout: o.Timeout,
+			MaxIdleConns:          256,
+			MaxIdleConnsPerHost:   64,
+			IdleConnTimeout:       90 * time.Second,
+			ForceAttemptHTTP2:     true,
+		}
+	}
+	return &Client{
+		hc: &http.Client{
+			Transport: rt,
+			Timeout:   o.Timeout,
+			CheckRedirect: func(*http.Request, []*http.Request) error {
+				return http.ErrUseLastResponse
+			},
+		},
+		maxBody: o.MaxBodyBytes,
+	}
+}
+
+// Response is a fully read response.
+type Response struct {
+	StatusCode int
+	Header     http.Header
+	Body       []byte
+}
+
+// Do sends req and reads the whole body (at most the configured limit).
+// When in is not nil its traceparent and tracestate headers are copied so
+// remote calls join the caller's trace. A 3xx answer is returned as an
+// error wrapping ErrRedirect.
+func (c *Client) Do(ctx context.Context, req *http.Request, in *pipeline.Request) (*Response, error) {
+	req = req.WithContext(ctx)
+	if in != nil {
+		for _, h := range [...]string{"traceparent", "tracestate"} {
+			if v := in.Header.Get(h); v != "" && req.Header.Get(h) == "" {
+				req.Header.Set(h, v)
+			}
+		}
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return nil, scrub(req, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, c.maxBody+1))
+	if err != nil {
+		return nil, scrub(req, err)
+	}
+	if int64(len(body)) > c.maxBody {
+		return nil, fmt.Errorf("%s %s: %w (limit %d bytes)", req.Method, redacted(req.URL), ErrBodyTooLarge, c.maxBody)
+	}
+	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
+		return nil, fmt.Errorf("%s %s: status %d: %w", req.Method, redacted(req.URL), resp.StatusCode, ErrRedirect)
+	}
+	return &Response{StatusCode: resp.StatusCode, Header: resp.Header, Body: body}, nil
+}
+
+// scrub rewrites net/http's error, whose text includes the full URL, into
+// one with the query and user info removed.
+func scrub(req *http.Request, err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	return fmt.Errorf("%s %s: %w", req.Method, redacted(req.URL), err)
+}
+
+func redacted(u *url.URL) string {
+	if u == nil {
+		return ""
+	}
+	c := *u
+	c.User = nil
+	c.RawQuery = ""
+	c.ForceQuery = false
+	c.Fragment = ""
+	return c.String()
+}
+
+// IsTimeout reports whether err is a deadline or timeout failure, so callers
+// can give it a distinct reason id.
+func IsTimeout(err error) bool {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
