@@ -1,0 +1,123 @@
+package authz
+
+import (
+	"context"
+	"time"
+
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/portcullis-authz/portcullis/envoy"
+	"github.com/portcullis-authz/portcullis/pipeline"
+)
+
+// Snapshots gives the rule snapshot in force (nil before the first load).
+type Snapshots interface {
+	Current() *pipeline.Snapshot
+}
+
+// Observer is told about every decision (metrics). It must be cheap and
+// safe for concurrent use.
+type Observer interface {
+	ObserveDecision(d *pipeline.Decision)
+}
+
+// Checker runs checks and logs decisions. It is shared by the gRPC and HTTP
+// front doors.
+type Checker struct {
+	snaps Snapshots
+	log   *zap.Logger
+	obs   Observer
+}
+
+// NewChecker returns a Checker. obs may be nil.
+func NewChecker(snaps Snapshots, log *zap.Logger, obs Observer) *Checker {
+	if log == nil {
+		log = zap.NewNop()
+	}
+	return &Checker{snaps: snaps, log: log, obs: obs}
+}
+
+// Decide runs r through the current snapshot. A nil r (a request that
+// could not be translated) is denied with 400 by the snapshot's fallback
+// error handlers.
+func (c *Checker) Decide(ctx context.Context, r *pipeline.Request, malformed error) pipeline.Decision {
+	snap := c.snaps.Current()
+	var d pipeline.Decision
+	if malformed != nil {
+		start := time.Now()
+		d = snap.Reject(ctx, r, pipeline.NewError(400, pipeline.ReasonMalformed, "malformed check request", malformed))
+		d.Duration = time.Since(start)
+	} else {
+		d = snap.Execute(ctx, r)
+	}
+	c.record(r, &d)
+	return d
+}
+
+// Check implements envoy.service.auth.v3.Authorization. It always answers
+// with a CheckResponse: policy denials and internal faults (dependency
+// down, no rules yet) are in-band denials, so a gRPC error only ever
+// means the server itself failed and Envoy's failure_mode_allow /
+// status_on_error decide.
+func (c *Checker) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.CheckResponse, error) {
+	r, err := envoy.ToRequest(req)
+	if r == nil {
+		r = &pipeline.Request{}
+	}
+	d := c.Decide(ctx, r, err)
+	if verr := envoy.ValidateDecision(&d); verr != nil {
+		// A mutation Envoy would reject (or that would smuggle a header)
+		// fails closed.
+		d = c.snaps.Current().Reject(ctx, r, pipeline.Internal("invalid_mutation", "decision cannot be encoded", verr))
+		c.record(r, &d)
+	}
+	return envoy.ToCheckResponse(&d), nil
+}
+
+// record writes the decision log line. Credentials never reach it: the
+// line carries ids, the subject, the method, host and path without query.
+func (c *Checker) record(r *pipeline.Request, d *pipeline.Decision) {
+	if c.obs != nil {
+		c.obs.ObserveDecision(d)
+	}
+	lvl := zapcore.InfoLevel
+	if !d.Allowed && pipeline.StatusOf(d.Err) >= 500 {
+		lvl = zapcore.WarnLevel
+	}
+	ce := c.log.Check(lvl, "decision")
+	if ce == nil {
+		return
+	}
+	decision := "deny"
+	status := d.Denial.Status
+	if d.Allowed {
+		decision, status = "allow", 200
+	}
+	path := r.Path
+	if path == "" {
+		path = r.RawPath
+	}
+	fields := []zap.Field{
+		zap.String("decision", decision),
+		zap.String("rule_id", d.RuleID),
+		zap.String("reason", d.Reason),
+		zap.Int("status", status),
+		zap.Duration("duration", d.Duration),
+		zap.String("request_id", r.ID),
+		zap.String("method", r.Method),
+		zap.String("host", r.Host),
+		zap.String("path", path),
+	}
+	if d.Subject != "" {
+		fields = append(fields, zap.String("subject", d.Subject))
+	}
+	if d.Handler != "" {
+		fields = append(fields, zap.String("handler", d.Handler))
+	}
+	if d.Err != nil {
+		fields = append(fields, zap.String("error", d.Err.Error()))
+	}
+	ce.Write(fields...)
+}

@@ -1,0 +1,153 @@
+package authz
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"runtime/debug"
+	"time"
+
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/logging"
+	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/recovery"
+	"go.uber.org/zap"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/reflection"
+	"google.golang.org/grpc/status"
+)
+
+// AuthorizationService is the health service name Envoy clusters probe.
+const AuthorizationService = "envoy.service.auth.v3.Authorization"
+
+// GRPCOptions configure the gRPC server.
+type GRPCOptions struct {
+	Reflection           bool
+	MaxRecvMsgSize       int
+	MaxConcurrentStreams uint32
+	// DrainDelay is how long the server reports NOT_SERVING before it stops
+	// accepting checks, so Envoy's health checker moves traffic away first.
+	DrainDelay time.Duration
+	// StopTimeout bounds the graceful stop; in-flight checks still running
+	// after it are cut.
+	StopTimeout time.Duration
+}
+
+// GRPCServer serves ext_authz Check plus grpc.health.v1 and reflection.
+type GRPCServer struct {
+	srv    *grpc.Server
+	health *health.Server
+	opts   GRPCOptions
+	log    *zap.Logger
+}
+
+// NewGRPCServer builds the server around checker.
+func NewGRPCServer(checker *Checker, log *zap.Logger, o GRPCOptions) *GRPCServer {
+	if log == nil {
+		log = zap.NewNop()
+	}
+	if o.StopTimeout <= 0 {
+		o.StopTimeout = 10 * time.Second
+	}
+	glog := log.Named("grpc")
+	sopts := []grpc.ServerOption{
+		grpc.ChainUnaryInterceptor(
+			logging.UnaryServerInterceptor(zapLogger(glog), logging.WithLogOnEvents(logging.FinishCall),
+				logging.WithLevels(func(c codes.Code) logging.Level {
+					// Every check already has its decision line; only
+					// failed calls deserve one more.
+					if c == codes.OK {
+						return logging.LevelDebug
+					}
+					return logging.DefaultServerCodeToLevel(c)
+				})),
+			recovery.UnaryServerInterceptor(recovery.WithRecoveryHandler(func(p any) error {
+				glog.Error("panic in check", zap.Any("panic", p), zap.ByteString("stack", debug.Stack()))
+				return status.Error(codes.Internal, "internal error")
+			})),
+		),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
+	}
+	if o.MaxRecvMsgSize > 0 {
+		sopts = append(sopts, grpc.MaxRecvMsgSize(o.MaxRecvMsgSize))
+	}
+	if o.MaxConcurrentStreams > 0 {
+		sopts = append(sopts, grpc.MaxConcurrentStreams(o.MaxConcurrentStreams))
+	}
+	s := &GRPCServer{srv: grpc.NewServer(sopts...), health: health.NewServer(), opts: o, log: glog}
+	authv3.RegisterAuthorizationServer(s.srv, checker)
+	healthpb.RegisterHealthServer(s.srv, s.health)
+	if o.Reflection {
+		reflection.Register(s.srv)
+	}
+	s.SetServing(false)
+	return s
+}
+
+// SetServing flips both health entries ("" and the Authorization service).
+func (s *GRPCServer) SetServing(ok bool) {
+	st := healthpb.HealthCheckResponse_NOT_SERVING
+	if ok {
+		st = healthpb.HealthCheckResponse_SERVING
+	}
+	s.health.SetServingStatus("", st)
+	s.health.SetServingStatus(AuthorizationService, st)
+}
+
+// Serve accepts connections on lis until ctx is done, then drains: health
+// goes NOT_SERVING, the server waits DrainDelay, stops gracefully, and
+// cuts what is left after StopTimeout.
+func (s *GRPCServer) Serve(ctx context.Context, lis net.Listener) error {
+	errc := make(chan error, 1)
+	go func() { errc <- s.srv.Serve(lis) }()
+	select {
+	case err := <-errc:
+		if errors.Is(err, grpc.ErrServerStopped) {
+			return nil
+		}
+		return fmt.Errorf("serve grpc: %w", err)
+	case <-ctx.Done():
+	}
+	s.health.Shutdown() // every service NOT_SERVING, and it stays so
+	if s.opts.DrainDelay > 0 {
+		time.Sleep(s.opts.DrainDelay)
+	}
+	done := make(chan struct{})
+	go func() { s.srv.GracefulStop(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(s.opts.StopTimeout):
+		s.log.Warn("graceful stop timed out, closing remaining connections")
+		s.srv.Stop()
+		<-done
+	}
+	<-errc
+	return nil
+}
+
+// zapLogger adapts zap to go-grpc-middleware's logging interface, as its
+// documentation suggests.
+func zapLogger(l *zap.Logger) logging.Logger {
+	return logging.LoggerFunc(func(_ context.Context, lvl logging.Level, msg string, fields ...any) {
+		f := make([]zap.Field, 0, len(fields)/2)
+		for i := 0; i+1 < len(fields); i += 2 {
+			key, _ := fields[i].(string)
+			f = append(f, zap.Any(key, fields[i+1]))
+		}
+		ll := l.WithOptions(zap.AddCallerSkip(1))
+		switch lvl {
+		case logging.LevelDebug:
+			ll.Debug(msg, f...)
+		case logging.LevelInfo:
+			ll.Info(msg, f...)
+		case logging.LevelWarn:
+			ll.Warn(msg, f...)
+		default:
+			ll.Error(msg, f...)
+		}
+	})
+}

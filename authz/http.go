@@ -1,0 +1,90 @@
+package authz
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// APIOptions configure the HTTP API.
+type APIOptions struct {
+	// PublicJWKS returns the {"keys":[...]} document of every id_token
+	// signer's public keys; nil serves an empty set.
+	PublicJWKS func() ([]byte, error)
+}
+
+// NewAPIHandler returns the HTTP API: /health/alive, /health/ready (with
+// Oathkeeper's JSON bodies; ready only once a snapshot is loaded and not
+// while draining) and /.well-known/jwks.json.
+func NewAPIHandler(snaps Snapshots, draining func() bool, o APIOptions) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /health/alive", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("GET /health/ready", func(w http.ResponseWriter, _ *http.Request) {
+		switch {
+		case snaps.Current() == nil:
+			writeJSON(w, http.StatusServiceUnavailable, map[string]any{"errors": map[string]string{"rules_loaded": "no rules have been loaded yet"}})
+		case draining != nil && draining():
+			writeJSON(w, http.StatusServiceUnavailable, map[string]any{"errors": map[string]string{"shutdown": "the server is shutting down"}})
+		default:
+			writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+		}
+	})
+	mux.HandleFunc("GET /.well-known/jwks.json", func(w http.ResponseWriter, _ *http.Request) {
+		body := []byte(`{"keys":[]}`)
+		if o.PublicJWKS != nil {
+			b, err := o.PublicJWKS()
+			if err != nil {
+				writeJSON(w, http.StatusInternalServerError, map[string]any{"error": map[string]any{"code": 500, "status": "Internal Server Error", "message": "public keys are unavailable"}})
+				return
+			}
+			body = b
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "max-age=60")
+		_, _ = w.Write(body)
+	})
+	return mux
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// ServeHTTP serves h on lis until ctx is done, then shuts down gracefully.
+// Timeouts are fixed and short: every endpoint answers from memory.
+func ServeHTTP(ctx context.Context, lis net.Listener, h http.Handler, log *zap.Logger) error {
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          zap.NewStdLog(log),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(lis) }()
+	select {
+	case err := <-errc:
+		if errors.Is(err, http.ErrServerClosed) {
+			return nil
+		}
+		return fmt.Errorf("serve http: %w", err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err := srv.Shutdown(sctx)
+	<-errc
+	return err
+}

@@ -1,0 +1,301 @@
+package pipeline
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/portcullis-authz/portcullis/pipeline/match"
+)
+
+// Rule is one compiled access rule: its pattern and handler instances,
+// built once with their merged config. A Rule is immutable.
+type Rule struct {
+	// ID is the rule's id.
+	ID string
+	// Spec is the rule as loaded (for listing and explain tools).
+	Spec RuleSpec
+
+	pattern        *match.Pattern
+	authenticators []authnStep
+	authorizers    []step[Authorizer]
+	mutators       []step[Mutator]
+	errorHandlers  []step[ErrorHandler]
+}
+
+type step[H any] struct {
+	name string
+	h    H
+}
+
+type authnStep struct {
+	step[Authenticator]
+	fallthrough_ bool
+}
+
+// Snapshot is an immutable, compiled rule set. It is safe for concurrent
+// use; a new rule set means a new Snapshot, swapped atomically by the
+// owner.
+type Snapshot struct {
+	// Version identifies the rule set (file hash, xDS version).
+	Version string
+	// Warnings lists non-fatal findings of Compile (ignored upstream
+	// blocks, rules that can never match), for the loader to log once.
+	Warnings []string
+
+	rules         []*Rule
+	byID          map[string]*Rule
+	index         *match.Index
+	fallback      []step[ErrorHandler]
+	noMatchStatus int
+}
+
+// Rules returns the compiled rules in load order. The slice must not be
+// modified.
+func (s *Snapshot) Rules() []*Rule { return s.rules }
+
+// Rule returns the rule with the given id, or nil.
+func (s *Snapshot) Rule(id string) *Rule { return s.byID[id] }
+
+// Compile validates and compiles a complete rule set against the global
+// handler config. It reports every problem it finds (errors.Join of
+// *FieldError, each naming source file, rule and field) and returns no
+// snapshot if there is any: a rule set is accepted or rejected whole.
+//
+// A rule's handler config deep-merges over the global one here, once: maps
+// merge key by key, lists and scalars replace. Identical merged configs
+// share one handler instance.
+func Compile(specs []RuleSpec, cfg Config, reg *Registry) (*Snapshot, error) {
+	strategy, err := match.ParseStrategy(cfg.MatchingStrategy)
+	if err != nil {
+		return nil, &FieldError{Path: "access_rules.matching_strategy", Err: err}
+	}
+	c := compiler{cfg: &cfg, reg: reg, strategy: strategy, instances: map[string]any{}}
+	s := &Snapshot{byID: make(map[string]*Rule, len(specs)), noMatchStatus: cfg.NoMatchStatus}
+	switch s.noMatchStatus {
+	case 0:
+		s.noMatchStatus = http.StatusNotFound
+	case http.StatusNotFound, http.StatusUnauthorized, http.StatusForbidden:
+	default:
+		c.fail("access_rules.no_match_status", fmt.Errorf("must be 401, 403 or 404, not %d", cfg.NoMatchStatus))
+	}
+
+	type seenPattern struct{ where string }
+	patterns := map[string]seenPattern{}
+	entries := make([]match.Entry, 0, len(specs))
+	for i := range specs {
+		spec := &specs[i]
+		r := c.rule(spec)
+		if r == nil {
+			continue
+		}
+		if prev, dup := s.byID[r.ID]; dup {
+			c.fail(spec.Where(), fmt.Errorf("duplicate rule id %q (also %s)", r.ID, prev.Spec.Where()))
+			continue
+		}
+		for _, m := range spec.Match.Methods {
+			key := strings.ToUpper(m) + " " + spec.Match.URL
+			if prev, dup := patterns[key]; dup {
+				c.fail(spec.Where(), fmt.Errorf("match %s %s conflicts with %s", strings.ToUpper(m), spec.Match.URL, prev.where))
+				continue
+			}
+			patterns[key] = seenPattern{spec.Where()}
+		}
+		s.byID[r.ID] = r
+		s.rules = append(s.rules, r)
+		entries = append(entries, match.Entry{Pattern: r.pattern, Methods: spec.Match.Methods})
+	}
+
+	fallback := cfg.ErrorFallback
+	if len(fallback) == 0 {
+		fallback = []string{"json"}
+	}
+	for i, name := range fallback {
+		h, err := c.handler(KindErrorHandler, name, nil)
+		if err != nil {
+			c.fail(fmt.Sprintf("errors.fallback[%d] (%s)", i, name), err)
+			continue
+		}
+		s.fallback = append(s.fallback, step[ErrorHandler]{name, h.(ErrorHandler)})
+	}
+
+	if len(c.errs) > 0 {
+		return nil, errors.Join(c.errs...)
+	}
+	s.index = match.NewIndex(entries)
+	s.Warnings = c.warnings
+	return s, nil
+}
+
+type compiler struct {
+	cfg       *Config
+	reg       *Registry
+	strategy  match.Strategy
+	instances map[string]any
+	errs      []error
+	warnings  []string
+}
+
+func (c *compiler) fail(path string, err error) {
+	c.errs = append(c.errs, &FieldError{Path: path, Err: err})
+}
+
+// rule compiles one spec, recording every error; nil if any.
+func (c *compiler) rule(spec *RuleSpec) *Rule {
+	where := spec.Where()
+	before := len(c.errs)
+	r := &Rule{ID: spec.ID, Spec: *spec}
+	if spec.ID == "" {
+		c.fail(where, errors.New("id: must not be empty"))
+	}
+	switch {
+	case spec.Match == nil:
+		c.fail(where, errors.New("match: must be set"))
+	case spec.Match.URL == "":
+		c.fail(where, errors.New("match.url: must not be empty"))
+	default:
+		p, err := match.Compile(c.strategy, spec.Match.URL)
+		if err != nil {
+			c.fail(where+": match.url", err)
+		}
+		r.pattern = p
+		if len(spec.Match.Methods) == 0 {
+			c.warnings = append(c.warnings, where+": match.methods is empty, the rule never matches")
+		}
+		if !strings.Contains(spec.Match.URL, "://") {
+			c.warnings = append(c.warnings, where+": match.url has no scheme, the rule never matches")
+		}
+	}
+	if spec.Upstream != nil && (spec.Upstream.URL != "" || spec.Upstream.StripPath != "" || spec.Upstream.PreserveHost) {
+		if spec.Upstream.URL != "" {
+			if _, err := url.ParseRequestURI(spec.Upstream.URL); err != nil {
+				c.fail(where+": upstream.url", err)
+			}
+		}
+		c.warnings = append(c.warnings, where+": upstream is ignored: Envoy routes the request")
+	}
+
+	if len(spec.Authenticators) == 0 {
+		c.fail(where, errors.New("authenticators: must not be empty"))
+	}
+	for i, hs := range spec.Authenticators {
+		if h, ok := c.build(where, KindAuthenticator, "authenticators", i, hs); ok {
+			r.authenticators = append(r.authenticators, authnStep{step[Authenticator]{hs.Handler, h.(Authenticator)}, hs.Fallthrough})
+		}
+	}
+
+	authorizers := spec.Authorizers
+	field := "authorizers"
+	switch {
+	case spec.Authorizer != nil && len(spec.Authorizers) > 0:
+		c.fail(where, errors.New("authorizer and authorizers: set one, not both"))
+	case spec.Authorizer != nil:
+		authorizers, field = []HandlerSpec{*spec.Authorizer}, "authorizer"
+	case len(spec.Authorizers) == 0:
+		c.fail(where, errors.New("authorizer.handler: must not be empty"))
+	}
+	for i, hs := range authorizers {
+		idx := i
+		if field == "authorizer" {
+			idx = -1
+		}
+		if h, ok := c.build(where, KindAuthorizer, field, idx, hs); ok {
+			r.authorizers = append(r.authorizers, step[Authorizer]{hs.Handler, h.(Authorizer)})
+		}
+	}
+
+	if len(spec.Mutators) == 0 {
+		c.fail(where, errors.New("mutators: must not be empty"))
+	}
+	for i, hs := range spec.Mutators {
+		if h, ok := c.build(where, KindMutator, "mutators", i, hs); ok {
+			r.mutators = append(r.mutators, step[Mutator]{hs.Handler, h.(Mutator)})
+		}
+	}
+	for i, hs := range spec.Errors {
+		if h, ok := c.build(where, KindErrorHandler, "errors", i, hs); ok {
+			r.errorHandlers = append(r.errorHandlers, step[ErrorHandler]{hs.Handler, h.(ErrorHandler)})
+		}
+	}
+	if len(c.errs) > before {
+		return nil
+	}
+	return r
+}
+
+func (c *compiler) build(where string, k Kind, field string, i int, hs HandlerSpec) (any, bool) {
+	path := fmt.Sprintf("%s: %s[%d] (%s)", where, field, i, hs.Handler)
+	if i < 0 {
+		path = fmt.Sprintf("%s: %s (%s)", where, field, hs.Handler)
+	}
+	if hs.Handler == "" {
+		c.fail(path, errors.New("handler: must not be empty"))
+		return nil, false
+	}
+	if hs.Fallthrough && k != KindAuthenticator {
+		c.fail(path, errors.New("fallthrough: only authenticators may fall through"))
+	}
+	h, err := c.handler(k, hs.Handler, hs.Config)
+	if err != nil {
+		c.fail(path, err)
+		return nil, false
+	}
+	return h, true
+}
+
+// handler builds (or reuses) the instance of a handler for one merged config.
+func (c *compiler) handler(k Kind, name string, override map[string]any) (any, error) {
+	global, ok := c.cfg.section(k)[name]
+	if !c.reg.Has(k, name) {
+		_, err := c.reg.build(k, name, nil)
+		return nil, err
+	}
+	if !ok || !global.Enabled {
+		return nil, fmt.Errorf("handler %q is disabled: enable it with %s.%s.enabled", name, configSection(k), name)
+	}
+	merged := MergeConfig(global.Config, override)
+	key, err := json.Marshal(merged)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	ikey := k.String() + "/" + name + "/" + string(key)
+	if h, ok := c.instances[ikey]; ok {
+		return h, nil
+	}
+	h, err := c.reg.build(k, name, merged)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	c.instances[ikey] = h
+	return h, nil
+}
+
+func configSection(k Kind) string {
+	if k == KindErrorHandler {
+		return "errors.handlers"
+	}
+	return k.String()
+}
+
+// MergeConfig deep-merges override over base into a new map: nested maps
+// merge key by key; lists and scalars in override replace those in base.
+// Neither input is modified.
+func MergeConfig(base, override map[string]any) map[string]any {
+	out := make(map[string]any, len(base)+len(override))
+	for k, v := range base {
+		out[k] = v
+	}
+	for k, v := range override {
+		if om, ok := v.(map[string]any); ok {
+			if bm, ok := out[k].(map[string]any); ok {
+				out[k] = MergeConfig(bm, om)
+				continue
+			}
+		}
+		out[k] = v
+	}
+	return out
+}

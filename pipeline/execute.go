@@ -1,0 +1,187 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/portcullis-authz/portcullis/pipeline/match"
+)
+
+// Stable reasons set by Execute; handlers refine them with Error.ID.
+const (
+	ReasonAllowed          = "allowed"
+	ReasonMalformed        = "malformed_request"
+	ReasonNoRule           = "no_rule_match"
+	ReasonAmbiguous        = "ambiguous_rule_match"
+	ReasonMatchError       = "rule_match_error"
+	ReasonNoSnapshot       = "rules_not_loaded"
+	ReasonCanceled         = "request_canceled"
+	ReasonNoAuthenticator  = "authentication_handler_no_match"
+	ReasonAuthnFailed      = "authentication_failed"
+	ReasonAuthzDenied      = "authorization_denied"
+	ReasonMutationFailed   = "mutation_failed"
+	ReasonErrorHandlerFail = "error_handler_failed"
+)
+
+// Execute runs r through the snapshot: normalise, match exactly one rule,
+// authenticate (first responsible wins), authorize (all must allow),
+// mutate (in order), and on failure render the denial with the rule's
+// error handlers, then the fallback list. It never returns an allow for a
+// request it could not fully evaluate. A nil snapshot denies with 503.
+func (s *Snapshot) Execute(ctx context.Context, r *Request) (d Decision) {
+	start := time.Now()
+	defer func() { d.Duration = time.Since(start) }()
+	if s == nil {
+		return lastResort(r, Unavailable(ReasonNoSnapshot, "no rules loaded yet", nil))
+	}
+	if r.Path == "" && r.RawPath != "" {
+		p, err := match.NormalizePath(r.RawPath)
+		if err != nil {
+			return s.deny(ctx, nil, r, "", NewError(http.StatusBadRequest, ReasonMalformed, "malformed request path", err))
+		}
+		r.Path = p
+	}
+	if err := ctx.Err(); err != nil {
+		return s.deny(ctx, nil, r, "", Unavailable(ReasonCanceled, "request canceled", err))
+	}
+
+	var buf [2]match.Hit
+	hits, err := s.index.Lookup(r.Method, r.Scheme, r.Host, r.Path, buf[:0])
+	switch {
+	case err != nil:
+		return s.deny(ctx, nil, r, "", Internal(ReasonMatchError, "rule matching failed", err))
+	case len(hits) == 0:
+		return s.deny(ctx, nil, r, "", NewError(s.noMatchStatus, ReasonNoRule, "requested url does not match any rule", nil))
+	case len(hits) > 1:
+		return s.deny(ctx, nil, r, "", Internal(ReasonAmbiguous,
+			fmt.Sprintf("rules %q and %q both match", s.rules[hits[0].Index].ID, s.rules[hits[1].Index].ID), nil))
+	}
+	rule := s.rules[hits[0].Index]
+	sess := &Session{MatchContext: MatchContext{
+		RegexpCaptureGroups: hits[0].Captures,
+		URL:                 r.URL(),
+		Method:              r.Method,
+		Header:              r.Header,
+	}}
+	if sess.MatchContext.RegexpCaptureGroups == nil {
+		sess.MatchContext.RegexpCaptureGroups = []string{}
+	}
+
+	if name, err := rule.authenticate(ctx, r, sess); err != nil {
+		reason := ReasonAuthnFailed
+		if errors.Is(err, ErrSkip) {
+			reason = ReasonNoAuthenticator
+			err = Unauthorized(ReasonNoAuthenticator, "access credentials are missing or not supported by this rule", nil)
+		}
+		return s.deny(ctx, rule, r, name, withReason(err, reason))
+	}
+	for _, a := range rule.authorizers {
+		if err := a.h.Authorize(ctx, r, sess); err != nil {
+			return s.deny(ctx, rule, r, a.name, withReason(err, ReasonAuthzDenied))
+		}
+	}
+	for _, m := range rule.mutators {
+		if err := m.h.Mutate(ctx, r, sess); err != nil {
+			return s.deny(ctx, rule, r, m.name, withReason(err, ReasonMutationFailed))
+		}
+	}
+	// A handler may have waited on a remote call past the caller's
+	// deadline; the answer would be discarded by the proxy anyway, and an
+	// allow computed after cancellation is not one we want to give.
+	if err := ctx.Err(); err != nil {
+		return s.deny(ctx, rule, r, "", Unavailable(ReasonCanceled, "request canceled", err))
+	}
+	return Decision{Allowed: true, RuleID: rule.ID, Subject: sess.Subject, Session: sess, Reason: ReasonAllowed}
+}
+
+// authenticate runs the chain: ErrSkip passes on, the first success wins,
+// any other error stops it unless the entry falls through.
+func (rule *Rule) authenticate(ctx context.Context, r *Request, s *Session) (string, error) {
+	var last error = ErrSkip
+	lastName := ""
+	for _, a := range rule.authenticators {
+		err := a.h.Authenticate(ctx, r, s)
+		switch {
+		case err == nil:
+			return a.name, nil
+		case errors.Is(err, ErrSkip):
+			continue
+		case a.fallthrough_:
+			// Keep the failure to report if nobody later succeeds, and
+			// clear whatever the failed handler may have half-written.
+			last, lastName = err, a.name
+			s.Subject, s.Extra = "", nil
+			continue
+		default:
+			return a.name, err
+		}
+	}
+	return lastName, last
+}
+
+// withReason makes sure err carries a reason id, wrapping plain errors
+// into a 500 (an authenticator returning a bare error is an internal fault,
+// not a client error).
+func withReason(err error, reason string) error {
+	var pe *Error
+	if errors.As(err, &pe) {
+		if pe.ID == "" {
+			c := *pe
+			c.ID = reason
+			return &c
+		}
+		return err
+	}
+	return Internal(reason, "", err)
+}
+
+func (s *Snapshot) deny(ctx context.Context, rule *Rule, r *Request, handler string, err error) Decision {
+	d := Decision{RuleID: "", Handler: handler, Err: err, Reason: ReasonOf(err, ReasonAuthnFailed)}
+	var handlers []step[ErrorHandler]
+	if rule != nil {
+		d.RuleID = rule.ID
+		handlers = rule.errorHandlers
+	}
+	for _, list := range [2][]step[ErrorHandler]{handlers, s.fallback} {
+		for _, eh := range list {
+			if !eh.h.Handles(r, err) {
+				continue
+			}
+			den, herr := eh.h.HandleError(ctx, r, err)
+			if herr != nil {
+				ld := lastResort(r, Internal(ReasonErrorHandlerFail, "error handler "+eh.name+" failed", herr))
+				ld.RuleID, ld.Handler, ld.Reason = d.RuleID, handler, d.Reason
+				return ld
+			}
+			d.Denial = den
+			return d
+		}
+	}
+	d.Denial = lastResort(r, err).Denial
+	return d
+}
+
+// lastResort renders a minimal JSON denial when no error handler applies.
+func lastResort(r *Request, err error) Decision {
+	status := StatusOf(err)
+	body := `{"error":{"code":` + strconv.Itoa(status) + `,"status":` + strconv.Quote(http.StatusText(status)) + `}}`
+	return Decision{
+		Err:    err,
+		Reason: ReasonOf(err, "denied"),
+		Denial: Denial{Status: status, Header: Header{"content-type": {"application/json"}}, Body: []byte(body)},
+	}
+}
+
+// Reject renders the denial for a request that failed before rule
+// matching (a malformed check), through the fallback error handlers. It is
+// safe on a nil snapshot.
+func (s *Snapshot) Reject(ctx context.Context, r *Request, err error) Decision {
+	if s == nil {
+		return lastResort(r, err)
+	}
+	return s.deny(ctx, nil, r, "", err)
+}

@@ -1,0 +1,271 @@
+package rulestore
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+
+	"github.com/go-viper/mapstructure/v2"
+	"github.com/knadh/koanf/parsers/yaml"
+	"github.com/knadh/koanf/providers/confmap"
+	"github.com/knadh/koanf/providers/rawbytes"
+	"github.com/knadh/koanf/v2"
+
+	"github.com/portcullis-authz/portcullis/pipeline"
+)
+
+// EnvPrefix prefixes environment overrides: PORTCULLIS_SERVE_GRPC_PORT sets
+// serve.grpc.port.
+const EnvPrefix = "PORTCULLIS_"
+
+// Config is the service configuration, in Oathkeeper's shape plus the
+// gRPC and metrics listeners.
+type Config struct {
+	Serve          Serve                             `json:"serve"`
+	AccessRules    AccessRules                       `json:"access_rules"`
+	Authenticators map[string]pipeline.HandlerConfig `json:"authenticators"`
+	Authorizers    map[string]pipeline.HandlerConfig `json:"authorizers"`
+	Mutators       map[string]pipeline.HandlerConfig `json:"mutators"`
+	Errors         Errors                            `json:"errors"`
+	Log            Log                               `json:"log"`
+}
+
+// Serve holds the listeners. Host and port are separate keys, as in
+// Oathkeeper's serve.api.
+type Serve struct {
+	GRPC    GRPCListener `json:"grpc"`
+	API     Listener     `json:"api"`
+	Metrics Listener     `json:"metrics"`
+}
+
+// Listener is one TCP listener.
+type Listener struct {
+	Host string `json:"host"`
+	Port int    `json:"port"`
+}
+
+// Addr returns host:port.
+func (l Listener) Addr() string { return fmt.Sprintf("%s:%d", l.Host, l.Port) }
+
+// GRPCListener is the ext_authz listener.
+type GRPCListener struct {
+	Host string `json:"host"`
+	Port int    `json:"port"`
+	// Reflection enables gRPC server reflection (default true).
+	Reflection bool `json:"reflection"`
+	// MaxRecvMsgSize caps one CheckRequest (default 4 MiB, gRPC's own).
+	MaxRecvMsgSize int `json:"max_recv_msg_size"`
+	// MaxConcurrentStreams caps in-flight checks per connection (0: gRPC's
+	// default).
+	MaxConcurrentStreams uint32 `json:"max_concurrent_streams"`
+}
+
+// Addr returns host:port.
+func (l GRPCListener) Addr() string { return fmt.Sprintf("%s:%d", l.Host, l.Port) }
+
+// AccessRules configures where rules come from and how they match.
+type AccessRules struct {
+	// Repositories lists rule sources (file://..., inline://...). A single
+	// string is accepted too, as in Oathkeeper.
+	Repositories     []string `json:"repositories"`
+	MatchingStrategy string   `json:"matching_strategy"`
+	// NoMatchStatus is the status when no rule matches (404, 401 or 403).
+	NoMatchStatus int `json:"no_match_status"`
+}
+
+// Errors configures error handlers.
+type Errors struct {
+	Fallback []string                          `json:"fallback"`
+	Handlers map[string]pipeline.HandlerConfig `json:"handlers"`
+}
+
+// Log configures the logger.
+type Log struct {
+	Level  string `json:"level"`
+	Format string `json:"format"`
+}
+
+// Pipeline returns the part of the config Compile needs.
+func (c *Config) Pipeline() pipeline.Config {
+	return pipeline.Config{
+		Authenticators:   c.Authenticators,
+		Authorizers:      c.Authorizers,
+		Mutators:         c.Mutators,
+		ErrorHandlers:    c.Errors.Handlers,
+		ErrorFallback:    c.Errors.Fallback,
+		MatchingStrategy: c.AccessRules.MatchingStrategy,
+		NoMatchStatus:    c.AccessRules.NoMatchStatus,
+	}
+}
+
+// defaults are applied before the file and the environment.
+func defaults() map[string]any {
+	return map[string]any{
+		"serve.grpc.host":                "",
+		"serve.grpc.port":                9191,
+		"serve.grpc.reflection":          true,
+		"serve.api.host":                 "",
+		"serve.api.port":                 4456,
+		"serve.metrics.host":             "127.0.0.1",
+		"serve.metrics.port":             9000,
+		"access_rules.matching_strategy": "regexp",
+		"access_rules.no_match_status":   404,
+		"errors.fallback":                []any{"json"},
+		"errors.handlers.json.enabled":   true,
+		"log.level":                      "info",
+		"log.format":                     "text",
+	}
+}
+
+// oathkeeperOnly lists keys Oathkeeper uses and Portcullis does not: a
+// config that sets them still loads, with one warning each.
+var oathkeeperOnly = map[string]string{
+	"serve.proxy":                     "Envoy is the proxy; Portcullis has no reverse-proxy listener",
+	"serve.prometheus":                "metrics are served on serve.metrics",
+	"serve.api.cors":                  "CORS is Envoy's job (its cors filter)",
+	"serve.api.timeout":               "the API server uses fixed safe timeouts",
+	"serve.api.tls":                   "terminate TLS for the API in Envoy or the mesh",
+	"tracing":                         "tracing is not implemented yet",
+	"profiling":                       "use serve.metrics /debug/pprof instead",
+	"version":                         "the config version key is not used",
+	"log.leak_sensitive_values":       "Portcullis never logs credentials",
+	"log.redaction_text":              "Portcullis never logs credentials",
+	"log.additional_redacted_headers": "Portcullis never logs headers",
+}
+
+// LoadConfig reads the config file (YAML or JSON; "" for none), applies
+// PORTCULLIS_ environment overrides from environ (os.Environ() in
+// production) and decodes it strictly: an unknown key is an error naming
+// it. Keys only Oathkeeper uses come back as warnings.
+func LoadConfig(path string, data []byte, environ []string) (*Config, []string, error) {
+	k := koanf.New(".")
+	if err := k.Load(confmap.Provider(defaults(), "."), nil); err != nil {
+		return nil, nil, err
+	}
+	if path != "" && data == nil {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return nil, nil, fmt.Errorf("read config: %w", err)
+		}
+		data = b
+	}
+	if data != nil {
+		// YAML is a superset of JSON, so one parser reads both.
+		if err := k.Load(rawbytes.Provider(data), yaml.Parser()); err != nil {
+			return nil, nil, fmt.Errorf("%s: parse config: %w", displayName(path), err)
+		}
+	}
+	if err := loadEnv(k, environ); err != nil {
+		return nil, nil, err
+	}
+
+	var warnings []string
+	for _, key := range sortedKeys(oathkeeperOnly) {
+		if k.Exists(key) {
+			warnings = append(warnings, fmt.Sprintf("config key %s is accepted for Oathkeeper compatibility and ignored: %s", key, oathkeeperOnly[key]))
+			k.Delete(key)
+		}
+	}
+	// Oathkeeper accepts a single string for repositories.
+	if s, ok := k.Get("access_rules.repositories").(string); ok {
+		_ = k.Set("access_rules.repositories", []any{s})
+	}
+
+	var c Config
+	err := k.UnmarshalWithConf("", &c, koanf.UnmarshalConf{Tag: "json", DecoderConfig: &mapstructure.DecoderConfig{
+		ErrorUnused:      true,
+		WeaklyTypedInput: true,
+		Result:           &c,
+		TagName:          "json",
+		DecodeHook:       mapstructure.StringToSliceHookFunc(","),
+	}})
+	if err != nil {
+		return nil, warnings, fmt.Errorf("%s: %w", displayName(path), cleanDecodeError(err))
+	}
+	if err := c.validate(); err != nil {
+		return nil, warnings, fmt.Errorf("%s: %w", displayName(path), err)
+	}
+	return &c, warnings, nil
+}
+
+func (c *Config) validate() error {
+	var errs []error
+	for name, l := range map[string]int{"serve.grpc.port": c.Serve.GRPC.Port, "serve.api.port": c.Serve.API.Port, "serve.metrics.port": c.Serve.Metrics.Port} {
+		if l < 0 || l > 65535 {
+			errs = append(errs, fmt.Errorf("%s: %d is not a port", name, l))
+		}
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "warning", "error", "fatal", "panic", "trace":
+	default:
+		errs = append(errs, fmt.Errorf("log.level: unknown level %q", c.Log.Level))
+	}
+	switch c.Log.Format {
+	case "text", "json", "json_pretty", "console", "gelf":
+	default:
+		errs = append(errs, fmt.Errorf("log.format: unknown format %q", c.Log.Format))
+	}
+	return errors.Join(errs...)
+}
+
+// loadEnv maps PORTCULLIS_A_B_C onto the config tree. Because keys contain
+// underscores themselves (matching_strategy, oauth2_introspection), each
+// level takes the longest run of words that names a key already present
+// (from defaults or the file), else a single word.
+func loadEnv(k *koanf.Koanf, environ []string) error {
+	tree := k.Raw()
+	m := map[string]any{}
+	for _, kv := range environ {
+		key, value, ok := strings.Cut(kv, "=")
+		if !ok || !strings.HasPrefix(key, EnvPrefix) {
+			continue
+		}
+		words := strings.Split(strings.ToLower(strings.TrimPrefix(key, EnvPrefix)), "_")
+		m[resolveEnvPath(tree, words)] = value
+	}
+	return k.Load(confmap.Provider(m, "."), nil)
+}
+
+func resolveEnvPath(node map[string]any, words []string) string {
+	var path []string
+	for len(words) > 0 {
+		n := 1
+		for j := len(words); j > 1; j-- {
+			if _, ok := node[strings.Join(words[:j], "_")]; ok {
+				n = j
+				break
+			}
+		}
+		seg := strings.Join(words[:n], "_")
+		path = append(path, seg)
+		words = words[n:]
+		next, _ := node[seg].(map[string]any)
+		node = next
+	}
+	return strings.Join(path, ".")
+}
+
+func cleanDecodeError(err error) error {
+	msg := err.Error()
+	msg = strings.TrimPrefix(msg, "decoding failed due to the following error(s):\n\n")
+	msg = strings.ReplaceAll(msg, "has invalid keys", "has unknown keys")
+	return errors.New(msg)
+}
+
+func displayName(path string) string {
+	if path == "" {
+		return "config"
+	}
+	return path
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
