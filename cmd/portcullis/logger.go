@@ -1,0 +1,35 @@
+package main
+
+import (
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/portcullis-authz/portcullis/rulestore"
+)
+
+// newLogger builds the zap logger from log.level and log.format ("text"
+// and "console" are human-readable; "json", "json_pretty" and "gelf" are
+// JSON lines).
+func newLogger(c rulestore.Log) (*zap.Logger, error) {
+	var lvl zapcore.Level
+	switch c.Level {
+	case "trace":
+		lvl = zapcore.DebugLevel
+	case "warning":
+		lvl = zapcore.WarnLevel
+	default:
+		if err := lvl.UnmarshalText([]byte(c.Level)); err != nil {
+			return nil, err
+		}
+	}
+	cfg := zap.NewProductionConfig()
+	cfg.Level = zap.NewAtomicLevelAt(lvl)
+	cfg.Sampling = nil // a decision log must not drop lines
+	cfg.EncoderConfig.TimeKey = "time"
+	cfg.EncoderConfig.EncodeTime = zapcore.ISO8601TimeEncoder
+	if c.Format == "text" || c.Format == "console" {
+		cfg.Encoding = "console"
+		cfg.EncoderConfig.EncodeLevel = zapcore.CapitalLevelEncoder
+	}
+	return cfg.Build()
+}
