@@ -1,0 +1,258 @@
+package envoy
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+
+	"github.com/portcullis-authz/portcullis/pipeline"
+)
+
+// ToRequest translates an ext_authz CheckRequest into a pipeline.Request.
+//
+// It reads what Envoy really sends (ENVOY_PROTOCOL.md §2), not what the proto
+// comments promise:
+//   - method, host and scheme come from attributes.request.http, falling back
+//     to the :method, :authority (then host) and :scheme pseudo-headers.
+//     The scheme never falls back to x-forwarded-proto, which any client can
+//     send; with no scheme at all it is "http".
+//   - http.path is the request target including the query; it is split with
+//     pipeline.SplitPathQuery. http.query and http.fragment are always empty
+//     and are never read.
+//   - headers come from header_map when it has entries (encode_raw_headers:
+//     one entry per header line, raw_value bytes, duplicates kept as separate
+//     values in order), else from the headers map, whose duplicates Envoy
+//     has already joined with a bare "," and which stays one value. Keys are
+//     lower-cased; pseudo-headers stay in the map, and nothing is dropped
+//     (x-envoy-auth-partial-body is Envoy's own: it strips client copies).
+//   - ID is the x-request-id header: http.id is Envoy's internal stream id,
+//     despite the proto comment, and is used only when that header is absent.
+//
+// The Request shares maps and the raw body with req (labels,
+// context_extensions, raw_body); neither may be modified afterwards.
+//
+// A request Envoy would never send is an error: nil attributes, request or
+// http; an empty method; a path that is empty or does not start with '/'
+// (so CONNECT and "OPTIONS *" are rejected too); an empty header key; or a
+// NUL, CR or LF byte in the method, host, path or any header key or value
+// (raw_value included). Other bytes, invalid UTF-8 included, are allowed in
+// raw header values. The error is a *pipeline.Error with status 400 and
+// reason pipeline.ReasonMalformed, so pipeline.StatusOf and pipeline.ReasonOf
+// classify it; the caller denies with 400.
+func ToRequest(req *authv3.CheckRequest) (*pipeline.Request, error) {
+	attrs := req.GetAttributes()
+	if attrs == nil {
+		return nil, malformed("missing attributes")
+	}
+	if attrs.GetRequest() == nil {
+		return nil, malformed("missing attributes.request")
+	}
+	hr := attrs.GetRequest().GetHttp()
+	if hr == nil {
+		return nil, malformed("missing attributes.request.http")
+	}
+
+	var (
+		h   pipeline.Header
+		err error
+	)
+	if hm := hr.GetHeaderMap().GetHeaders(); len(hm) > 0 {
+		h, err = headersFromList(hm)
+	} else {
+		h, err = headersFromMap(hr.GetHeaders())
+	}
+	if err != nil {
+		return nil, err
+	}
+
+	method := first(hr.GetMethod(), h, ":method")
+	if method == "" {
+		return nil, malformed("empty method")
+	}
+	if hasCTL(method) {
+		return nil, malformed("method contains NUL, CR or LF")
+	}
+	host := first(hr.GetHost(), h, ":authority")
+	if host == "" {
+		host = firstValue(h, "host")
+	}
+	if hasCTL(host) {
+		return nil, malformed("host contains NUL, CR or LF")
+	}
+	target := first(hr.GetPath(), h, ":path")
+	switch {
+	case target == "":
+		return nil, malformed("empty path")
+	case target[0] != '/':
+		return nil, malformed("path does not start with '/'")
+	case hasCTL(target):
+		return nil, malformed("path contains NUL, CR or LF")
+	}
+	scheme := first(hr.GetScheme(), h, ":scheme")
+	if scheme == "" {
+		scheme = "http"
+	}
+
+	r := &pipeline.Request{
+		ID:          firstValue(h, "x-request-id"),
+		Method:      method,
+		Scheme:      lowerASCII(scheme),
+		Host:        host,
+		Header:      h,
+		Protocol:    hr.GetProtocol(),
+		Source:      toPeer(attrs.GetSource()),
+		Destination: toPeer(attrs.GetDestination()),
+		Context:     attrs.GetContextExtensions(),
+		Metadata:    toMetadata(attrs.GetMetadataContext()),
+		SNI:         attrs.GetTlsSession().GetSni(),
+	}
+	if r.ID == "" {
+		r.ID = hr.GetId()
+	}
+	r.RawPath, r.RawQuery = pipeline.SplitPathQuery(target)
+	// raw_body (pack_as_bytes) carries the exact bytes; body is the
+	// UTF-8-sanitised copy Envoy sends otherwise. Envoy fills one of them.
+	if rb := hr.GetRawBody(); len(rb) > 0 {
+		r.Body = rb
+	} else if b := hr.GetBody(); b != "" {
+		r.Body = []byte(b)
+	}
+	return r, nil
+}
+
+// headersFromMap converts the default headers map. Every key gets a one-value
+// slice cut from a single backing array (capacity-limited, so a later Add
+// copies instead of overwriting its neighbour): one allocation instead of one
+// per header.
+func headersFromMap(m map[string]string) (pipeline.Header, error) {
+	h := make(pipeline.Header, len(m))
+	vals := make([]string, len(m))
+	i := 0
+	for k, v := range m {
+		if err := checkHeader(k, v); err != nil {
+			return nil, err
+		}
+		k = lowerASCII(k)
+		if old, dup := h[k]; dup {
+			// Only keys differing in case get here; Envoy never sends them.
+			h[k] = append(old, v)
+			continue
+		}
+		vals[i] = v
+		h[k] = vals[i : i+1 : i+1]
+		i++
+	}
+	return h, nil
+}
+
+// headersFromList converts header_map (encode_raw_headers): values come from
+// raw_value, as Envoy leaves value unset there; value is the fallback for
+// other senders. Duplicates stay separate values in arrival order.
+func headersFromList(list []*corev3.HeaderValue) (pipeline.Header, error) {
+	h := make(pipeline.Header, len(list))
+	vals := make([]string, len(list))
+	for i, hv := range list {
+		v := hv.GetValue()
+		if raw := hv.GetRawValue(); len(raw) > 0 {
+			v = string(raw)
+		}
+		if err := checkHeader(hv.GetKey(), v); err != nil {
+			return nil, err
+		}
+		k := lowerASCII(hv.GetKey())
+		if old, dup := h[k]; dup {
+			h[k] = append(old, v)
+			continue
+		}
+		vals[i] = v
+		h[k] = vals[i : i+1 : i+1]
+	}
+	return h, nil
+}
+
+// checkHeader rejects what no Envoy codec lets through: an empty name, or a
+// NUL, CR or LF that could split a header line when a mutator copies the
+// value upstream. The value is never put into the error: it may be a
+// credential.
+func checkHeader(k, v string) error {
+	switch {
+	case k == "":
+		return malformed("empty header name")
+	case hasCTL(k):
+		return malformed("header " + strconv.Quote(k) + ": name contains NUL, CR or LF")
+	case hasCTL(v):
+		return malformed("header " + strconv.Quote(k) + ": value contains NUL, CR or LF")
+	}
+	return nil
+}
+
+// first returns v, or else the first value of the pseudo-header key.
+func first(v string, h pipeline.Header, key string) string {
+	if v != "" {
+		return v
+	}
+	return firstValue(h, key)
+}
+
+// firstValue is h.Get for keys that are already lower-case.
+func firstValue(h pipeline.Header, key string) string {
+	if v := h[key]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
+
+// toPeer converts one end of the connection. Listeners on Unix sockets
+// report a pipe, whose path becomes the address; Envoy internal addresses
+// leave it empty.
+func toPeer(p *authv3.AttributeContext_Peer) pipeline.Peer {
+	if p == nil {
+		return pipeline.Peer{}
+	}
+	out := pipeline.Peer{
+		Principal:   p.GetPrincipal(),
+		Certificate: p.GetCertificate(),
+		Service:     p.GetService(),
+		Labels:      p.GetLabels(),
+	}
+	switch a := p.GetAddress().GetAddress().(type) {
+	case *corev3.Address_SocketAddress:
+		out.Address = a.SocketAddress.GetAddress()
+		out.Port = a.SocketAddress.GetPortValue()
+	case *corev3.Address_Pipe:
+		out.Address = a.Pipe.GetPath()
+	}
+	return out
+}
+
+// malformed returns the 400 error of ToRequest.
+func malformed(reason string) error {
+	return pipeline.NewError(http.StatusBadRequest, pipeline.ReasonMalformed, reason, nil)
+}
+
+// hasCTL reports whether s contains NUL, CR or LF: the bytes that end or
+// split an HTTP/1 header line, and that go-control-plane's own validation
+// rule for HeaderValue (`^[^\x00\n\r]*$`) rejects.
+func hasCTL(s string) bool {
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case 0, '\r', '\n':
+			return true
+		}
+	}
+	return false
+}
+
+// lowerASCII lower-cases s without allocating when it already is, which is
+// always the case for Envoy's header keys.
+func lowerASCII(s string) string {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; 'A' <= c && c <= 'Z' {
+			return strings.ToLower(s)
+		}
+	}
+	return s
+}
