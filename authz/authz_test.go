@@ -51,7 +51,9 @@ const rules = `
   mutators: [{handler: noop}]
 `
 
-type store struct{ s atomic.Pointer[pipeline.Snapshot] }
+type store struct {
+	s atomic.Pointer[pipeline.Snapshot]
+}
 
 func (s *store) Current() *pipeline.Snapshot { return s.s.Load() }
 

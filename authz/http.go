@@ -17,9 +17,11 @@ type APIOptions struct {
 	// PublicJWKS returns the {"keys":[...]} document of every id_token
 	// signer's public keys; nil serves an empty set.
 	PublicJWKS func() ([]byte, error)
+	// Decisions, when set, serves the decision API under /decisions.
+	Decisions http.Handler
 }
 
-// NewAPIHandler returns the HTTP API: /health/alive, /health/ready (with
+// NewAPIHandler returns the HTTP API: /decisions (when set), /health/alive, /health/ready (with
 // Oathkeeper's JSON bodies; ready only once a snapshot is loaded and not
 // while draining) and /.well-known/jwks.json.
 func NewAPIHandler(snaps Snapshots, draining func() bool, o APIOptions) http.Handler {
@@ -37,6 +39,10 @@ func NewAPIHandler(snaps Snapshots, draining func() bool, o APIOptions) http.Han
 			writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 		}
 	})
+	if o.Decisions != nil {
+		mux.Handle(DecisionsPath, o.Decisions)
+		mux.Handle(DecisionsPath+"/", o.Decisions)
+	}
 	mux.HandleFunc("GET /.well-known/jwks.json", func(w http.ResponseWriter, _ *http.Request) {
 		body := []byte(`{"keys":[]}`)
 		if o.PublicJWKS != nil {

@@ -103,7 +103,7 @@ func serve(ctx context.Context, configPath string, drain time.Duration) error {
 	})
 	grpcSrv.SetServing(true)
 	var draining atomic.Bool
-	api := authz.NewAPIHandler(store, draining.Load, authz.APIOptions{PublicJWKS: deps.PublicJWKS})
+	api := authz.NewAPIHandler(store, draining.Load, authz.APIOptions{PublicJWKS: deps.PublicJWKS, Decisions: checker.Decisions()})
 	debug := authz.NewDebugHandler(metrics, store, func() any { return store.Status() })
 
 	listeners := map[string]string{"grpc": cfg.Serve.GRPC.Addr(), "api": cfg.Serve.API.Addr(), "metrics": cfg.Serve.Metrics.Addr()}
