@@ -19,6 +19,8 @@ type Rule struct {
 	// Spec is the rule as loaded (for listing and explain tools).
 	Spec RuleSpec
 
+	index          int
+
 	pattern        *match.Pattern
 	authenticators []authnStep
 	authorizers    []step[Authorizer]
@@ -104,6 +106,7 @@ func Compile(specs []RuleSpec, cfg Config, reg *Registry) (*Snapshot, error) {
 			}
 			patterns[key] = seenPattern{spec.Where()}
 		}
+		r.index = len(s.rules)
 		s.byID[r.ID] = r
 		s.rules = append(s.rules, r)
 		entries = append(entries, match.Entry{Pattern: r.pattern, Methods: spec.Match.Methods})

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/portcullis-authz/portcullis/pipeline/match"
@@ -50,7 +51,13 @@ func (s *Snapshot) Execute(ctx context.Context, r *Request) (d Decision) {
 	}
 
 	var buf [2]match.Hit
-	hits, err := s.index.Lookup(r.Method, r.Scheme, r.Host, r.Path, buf[:0])
+	var hits []match.Hit
+	var err error
+	if id := r.Context[ContextRuleID]; id != "" {
+		hits, err = s.byContext(id, r, buf[:0])
+	} else {
+		hits, err = s.index.Lookup(r.Method, r.Scheme, r.Host, r.Path, buf[:0])
+	}
 	switch {
 	case err != nil:
 		return s.deny(ctx, nil, r, "", Internal(ReasonMatchError, "rule matching failed", err))
@@ -96,6 +103,36 @@ func (s *Snapshot) Execute(ctx context.Context, r *Request) (d Decision) {
 		return s.deny(ctx, rule, r, "", Unavailable(ReasonCanceled, "request canceled", err))
 	}
 	return Decision{Allowed: true, RuleID: rule.ID, Subject: sess.Subject, Session: sess, Reason: ReasonAllowed}
+}
+
+// ContextRuleID is the Envoy context_extensions key that names the rule
+// for a route directly (set per route in Envoy's ExtAuthzPerRoute), so
+// URL matching is skipped. It comes from Envoy's config, never from the
+// client.
+const ContextRuleID = "rule_id"
+
+// byContext selects the rule named by the route. An unknown id matches
+// nothing (the no-match status), and the rule's methods still apply. The
+// rule's pattern runs only to fill the capture groups templates may use.
+func (s *Snapshot) byContext(id string, r *Request, dst []match.Hit) ([]match.Hit, error) {
+	rule, ok := s.byID[id]
+	if !ok || rule.Spec.Match == nil || !methodAllowed(rule.Spec.Match.Methods, r.Method) {
+		return dst, nil
+	}
+	caps, _, err := rule.pattern.Match(match.MatchString(r.Scheme, r.Host, r.Path))
+	if err != nil {
+		return dst, err
+	}
+	return append(dst, match.Hit{Index: rule.index, Captures: caps}), nil
+}
+
+func methodAllowed(methods []string, m string) bool {
+	for _, x := range methods {
+		if strings.EqualFold(x, m) {
+			return true
+		}
+	}
+	return false
 }
 
 // authenticate runs the chain: ErrSkip passes on, the first success wins,

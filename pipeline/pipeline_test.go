@@ -389,3 +389,38 @@ func BenchmarkExecuteAllow(b *testing.B) {
 		}
 	}
 }
+
+func TestContextExtensionSelectsRule(t *testing.T) {
+	a := rule("orders-read", "https://api.test/orders/<[0-9]+>", []pipeline.HandlerSpec{h("a", "")})
+	b := rule("other", "https://api.test/other", []pipeline.HandlerSpec{h("b", "")})
+	s := mustCompile(t, a, b)
+	tests := []struct {
+		name, id, path, method string
+		wantRule                string
+		wantStatus              int
+		wantCaptures            []string
+	}{
+		{"named rule with captures", "orders-read", "/orders/7", "GET", "orders-read", 200, []string{"7"}},
+		{"named rule even where the URL differs", "orders-read", "/elsewhere", "GET", "orders-read", 200, []string{}},
+		{"unknown id matches nothing", "nope", "/orders/7", "GET", "", 404, nil},
+		{"methods still apply", "orders-read", "/orders/7", "POST", "", 404, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := get(tt.path)
+			r.Method = tt.method
+			r.Context = map[string]string{pipeline.ContextRuleID: tt.id}
+			d, _ := run(t, s, r)
+			status := d.Denial.Status
+			if d.Allowed {
+				status = 200
+				if got := d.Session.MatchContext.RegexpCaptureGroups; strings.Join(got, ",") != strings.Join(tt.wantCaptures, ",") {
+					t.Errorf("captures %q, want %q", got, tt.wantCaptures)
+				}
+			}
+			if status != tt.wantStatus || d.RuleID != tt.wantRule {
+				t.Fatalf("status %d rule %q, want %d %q", status, d.RuleID, tt.wantStatus, tt.wantRule)
+			}
+		})
+	}
+}

@@ -1,0 +1,23 @@
+// Package match owns rule URL matching with Ory Oathkeeper's semantics: the
+// "<...>" delimiter syntax of match.url under the regexp and glob strategies
+// (Compile, Pattern), the string a request is matched as (MatchString), the
+// path normalisation that must run before matching (NormalizePath), and an
+// Index that finds every rule matching a request without scanning them all.
+//
+// Compatibility with Oathkeeper (rule/rule.go, rule/engine_*.go, ory/ladon's
+// compiler) is the contract; testdata/matching_cases.yaml pins it. The
+// deliberate departures are safety ones: NormalizePath rejects encoded
+// slashes, backslashes, ';', control characters, invalid UTF-8 and
+// ambiguous segments that Oathkeeper would pass on, and a regexp is run by
+// Go's linear-time RE2 engine whenever RE2 accepts it. Only patterns RE2
+// rejects (lookahead, backreferences) use the backtracking regexp2 engine,
+// which Oathkeeper uses for everything, bounded by a match timeout.
+//
+// Everything here is compiled once per rule snapshot and is immutable
+// afterwards, so it is safe for concurrent use without locks.
+//
+// match is imported by pipeline, which must stay at the bottom of the import
+// graph: this package may import only the standard library,
+// github.com/dlclark/regexp2/v2 and github.com/gobwas/glob. Never Envoy,
+// gRPC, koanf, zap, pipeline itself or any handler.
+package match

@@ -1,0 +1,180 @@
+package match
+
+import (
+	"slices"
+	"strings"
+)
+
+// Entry is one rule as the Index sees it: its compiled match.url and its
+// match.methods.
+type Entry struct {
+	// Pattern is the compiled match.url. A nil Pattern never matches.
+	Pattern *Pattern
+	// Methods are compared case-insensitively, like Oathkeeper's
+	// strings.EqualFold. An empty list never matches.
+	Methods []string
+}
+
+// Hit is one entry that matches a request.
+type Hit struct {
+	// Index is the entry's position in the slice given to NewIndex.
+	Index int
+	// Captures are the pattern's capture groups (see Pattern.Match),
+	// never nil. Callers may keep them; they are ordinary strings.
+	Captures []string
+}
+
+// Index finds every entry matching a request. It is built once per rule
+// snapshot, never modified afterwards, and safe for concurrent use.
+//
+// It returns exactly what a linear scan calling Pattern.Match on every
+// entry would, but looks at few entries: patterns whose literal prefix
+// covers "scheme://host" are bucketed by host and scheme, then by their
+// literal path prefix in a segment trie; only entries whose prefix is a
+// prefix of the request and whose methods allow it run their compiled
+// pattern. Patterns with a "<...>" in the authority are kept in one list
+// and always tried, so rule sets should keep authorities literal.
+type Index struct {
+	entries  []Entry
+	hosts    map[string][]schemeRoot
+	wildcard []int // entries whose authority is not literal, in order
+}
+
+type schemeRoot struct {
+	scheme string
+	root   *pathNode
+}
+
+// NewIndex builds an Index over entries; hits refer to entries by their
+// position. It copies what it keeps, so the caller may reuse entries.
+func NewIndex(entries []Entry) *Index {
+	ix := &Index{
+		entries: make([]Entry, len(entries)),
+		hosts:   make(map[string][]schemeRoot),
+	}
+	for i, e := range entries {
+		ix.entries[i] = Entry{Pattern: e.Pattern, Methods: slices.Clone(e.Methods)}
+		p := e.Pattern
+		if p == nil || len(e.Methods) == 0 {
+			continue
+		}
+		if !p.anchored {
+			ix.wildcard = append(ix.wildcard, i)
+			continue
+		}
+		ix.root(p.scheme, p.host).insert(p.prefix[p.authorityLen():], i)
+	}
+	return ix
+}
+
+// root returns the trie for scheme and host, creating it.
+func (ix *Index) root(scheme, host string) *pathNode {
+	for _, sr := range ix.hosts[host] {
+		if sr.scheme == scheme {
+			return sr.root
+		}
+	}
+	n := &pathNode{}
+	ix.hosts[host] = append(ix.hosts[host], schemeRoot{scheme: scheme, root: n})
+	return n
+}
+
+// Lookup appends to dst every entry matching the request, in entry order,
+// and returns the extended slice. It reports all of them so that the
+// caller can deny an ambiguous match, as Oathkeeper does. path must come
+// from NormalizePath; the request is matched as MatchString(scheme, host,
+// path).
+//
+// A non-nil error (ErrMatchLimit) means some regexp could not finish: dst
+// is returned without new hits and the caller must deny.
+//
+// Lookup does not allocate when the candidates have no capture groups, the
+// match string is under 1 KiB and dst has room for the hits.
+func (ix *Index) Lookup(method, scheme, host, path string, dst []Hit) ([]Hit, error) {
+	start := len(dst)
+	q := lookup{ix: ix, method: method, s: requestString{scheme: scheme, host: host, path: path}}
+	defer q.s.release()
+	rest := path
+	if !plainAuthority(scheme, host, path) {
+		// The request cannot be split by its parts (a ':' in the scheme,
+		// a '/' in the host): split the match string by the same rule as
+		// patterns, so that the buckets stay exact.
+		full := q.s.full()
+		scheme, host, _ = splitAuthority(full, true)
+		rest = full[len(scheme)+len("://")+len(host):]
+	}
+
+	var err error
+	visit := func(i int) bool {
+		dst, err = q.try(i, dst)
+		return err == nil
+	}
+	for _, sr := range ix.hosts[host] {
+		if sr.scheme == scheme {
+			sr.root.walk(rest, visit)
+			break
+		}
+	}
+	for _, i := range ix.wildcard {
+		if !visit(i) {
+			break
+		}
+	}
+	if err != nil {
+		return dst[:start], err
+	}
+	sortHits(dst[start:])
+	return dst, nil
+}
+
+// lookup is the state of one Lookup call.
+type lookup struct {
+	ix     *Index
+	method string
+	s      requestString
+}
+
+// try appends entry i if its methods allow the request and its pattern
+// matches. Methods come first because they cost nothing.
+func (q *lookup) try(i int, dst []Hit) ([]Hit, error) {
+	e := &q.ix.entries[i]
+	if !methodAllowed(e.Methods, q.method) {
+		return dst, nil
+	}
+	var s string
+	if e.Pattern.m.retainsInput() {
+		s = q.s.full()
+	} else {
+		s = q.s.view()
+	}
+	caps, ok, err := e.Pattern.Match(s)
+	if err != nil || !ok {
+		return dst, err
+	}
+	return append(dst, Hit{Index: i, Captures: caps}), nil
+}
+
+// authorityLen is the length of the literal "scheme://host" of an anchored
+// pattern.
+func (p *Pattern) authorityLen() int {
+	return len(p.scheme) + len("://") + len(p.host)
+}
+
+func methodAllowed(methods []string, method string) bool {
+	for _, m := range methods {
+		if strings.EqualFold(m, method) {
+			return true
+		}
+	}
+	return false
+}
+
+// sortHits restores entry order. Hits are few (more than one is already an
+// ambiguity), so insertion sort is enough and does not allocate.
+func sortHits(h []Hit) {
+	for i := 1; i < len(h); i++ {
+		for j := i; j > 0 && h[j].Index < h[j-1].Index; j-- {
+			h[j], h[j-1] = h[j-1], h[j]
+		}
+	}
+}

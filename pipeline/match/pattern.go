@@ -1,0 +1,124 @@
+package match
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Pattern is one compiled match.url. It is immutable and safe for
+// concurrent use.
+type Pattern struct {
+	raw      string
+	strategy Strategy
+
+	// prefix is the literal text before the first '<' (the whole pattern
+	// when it has no delimiters). Every matching string starts with it,
+	// which is what lets Index skip most patterns without running them.
+	prefix string
+
+	// scheme and host are prefix's literal authority when anchored is
+	// true: prefix contains "://" followed by a '/', or the pattern is
+	// fully literal. Index buckets anchored patterns by them.
+	scheme, host string
+	anchored     bool
+
+	// m always sees the whole match string, never a suffix: gobwas/glob
+	// builds a different matcher tree, with different separator bugs,
+	// for a different literal prefix, and Oathkeeper compiles the whole
+	// pattern.
+	m matcher
+}
+
+// matcher is one compiled engine. Captures follow Oathkeeper's
+// RegexpCaptureGroups: every group in group-number order, never nil on a
+// match (an empty slice when there are none).
+type matcher interface {
+	match(s string) (captures []string, ok bool, err error)
+	// retainsInput reports whether the captures or the engine may keep
+	// references into s after match returns. When false, Lookup may pass
+	// a string backed by a reused buffer.
+	retainsInput() bool
+}
+
+// noCaptures is the shared empty, non-nil result for matches without
+// groups. It lets a match without groups avoid allocating.
+var noCaptures = []string{}
+
+// Compile compiles one match.url under strategy (empty means Regexp).
+// Errors name the problem: unbalanced "<>" delimiters, a "<...>" part that
+// is not a valid expression, or an unknown strategy.
+func Compile(strategy Strategy, pattern string) (*Pattern, error) {
+	s, err := ParseStrategy(string(strategy))
+	if err != nil {
+		return nil, fmt.Errorf("compile pattern %q: %w", pattern, err)
+	}
+	t, err := parseTemplate(pattern)
+	if err != nil {
+		return nil, fmt.Errorf("compile pattern %q: %w", pattern, err)
+	}
+	p := &Pattern{raw: pattern, strategy: s, prefix: t.lits[0]}
+	p.scheme, p.host, p.anchored = splitAuthority(p.prefix, len(t.vars) == 0)
+	switch {
+	case len(t.vars) == 0:
+		// Both engines quote literal text and anchor it, so a pattern
+		// without delimiters is plain string equality.
+		p.m = literalMatcher(pattern)
+	case s == Glob:
+		p.m, err = compileGlob(t)
+	default:
+		p.m, err = compileRegexp(t)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("compile pattern %q: %w", pattern, err)
+	}
+	return p, nil
+}
+
+// Match reports whether s, a string built by MatchString, matches the
+// whole pattern, with Oathkeeper's capture groups. err is non-nil only when
+// a backtracking regexp hit its limits (ErrMatchLimit); that is never a
+// match, and callers must deny.
+func (p *Pattern) Match(s string) (captures []string, ok bool, err error) {
+	if !strings.HasPrefix(s, p.prefix) {
+		return nil, false, nil
+	}
+	return p.m.match(s)
+}
+
+// String returns the pattern as written in the rule.
+func (p *Pattern) String() string { return p.raw }
+
+// splitAuthority finds the "scheme://host" at the start of s: scheme is the
+// text before the first "://" and host runs to the next '/'. When s is only
+// a prefix of what may match (whole is false), a host without a following
+// '/' may continue into a "<...>" part, so it is not literal and ok is
+// false. Patterns and requests are split by this same rule, which is what
+// makes bucketing exact: a string starts with a pattern's prefix only if
+// both split into the same scheme and host.
+func splitAuthority(s string, whole bool) (scheme, host string, ok bool) {
+	i := strings.Index(s, "://")
+	if i < 0 {
+		return "", "", false
+	}
+	rest := s[i+len("://"):]
+	j := strings.IndexByte(rest, '/')
+	if j < 0 {
+		if !whole {
+			return "", "", false
+		}
+		j = len(rest)
+	}
+	return s[:i], rest[:j], true
+}
+
+// literalMatcher is a pattern without "<...>": string equality.
+type literalMatcher string
+
+func (l literalMatcher) match(s string) ([]string, bool, error) {
+	if s != string(l) {
+		return nil, false, nil
+	}
+	return noCaptures, true, nil
+}
+
+func (literalMatcher) retainsInput() bool { return false }
