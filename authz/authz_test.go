@@ -58,8 +58,10 @@ type store struct {
 func (s *store) Current() *pipeline.Snapshot { return s.s.Load() }
 
 func snapshot(t testing.TB) *pipeline.Snapshot {
+	deps := builtin.NewDeps(nil)
+	t.Cleanup(deps.Close)
 	reg := pipeline.NewRegistry()
-	builtin.Register(reg, builtin.Deps{})
+	builtin.Register(reg, deps)
 	pipeline.RegisterAuthenticator(reg, "panic", func(struct{}) (pipeline.Authenticator, error) {
 		return pipeline.AuthenticatorFunc(func(context.Context, *pipeline.Request, *pipeline.Session) error { panic("boom") }), nil
 	})

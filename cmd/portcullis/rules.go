@@ -29,8 +29,10 @@ func rulesCmd() *cobra.Command {
 }
 
 func validateRules(stdout, stderr io.Writer, configPath string, paths []string) error {
+	deps := builtin.NewDeps(nil)
+	defer deps.Close()
 	reg := pipeline.NewRegistry()
-	builtin.Register(reg, builtin.Deps{})
+	builtin.Register(reg, deps)
 	var pc pipeline.Config
 	if configPath != "" {
 		cfg, _, err := rulestore.LoadConfig(configPath, nil, nil)
