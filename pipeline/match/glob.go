@@ -1,6 +1,7 @@
 package match
 
 import (
+	"fmt"
 	"strings"
 
 	"github.com/gobwas/glob"
@@ -23,7 +24,7 @@ func compileGlob(t template) (matcher, error) {
 	b.WriteString(glob.QuoteMeta(t.lits[len(t.lits)-1]))
 	g, err := glob.Compile(b.String(), '.', '/')
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("glob %s: %w", b.String(), err)
 	}
 	return globMatcher{g}, nil
 }

@@ -116,7 +116,7 @@ func (ix *Index) Lookup(method, scheme, host, path string, dst []Hit) ([]Hit, er
 		}
 	}
 	for _, i := range ix.wildcard {
-		if !visit(i) {
+		if err != nil || !visit(i) {
 			break
 		}
 	}

@@ -8,8 +8,7 @@ import (
 // Pattern is one compiled match.url. It is immutable and safe for
 // concurrent use.
 type Pattern struct {
-	raw      string
-	strategy Strategy
+	raw string
 
 	// prefix is the literal text before the first '<' (the whole pattern
 	// when it has no delimiters). Every matching string starts with it,
@@ -56,7 +55,7 @@ func Compile(strategy Strategy, pattern string) (*Pattern, error) {
 	if err != nil {
 		return nil, fmt.Errorf("compile pattern %q: %w", pattern, err)
 	}
-	p := &Pattern{raw: pattern, strategy: s, prefix: t.lits[0]}
+	p := &Pattern{raw: pattern, prefix: t.lits[0]}
 	p.scheme, p.host, p.anchored = splitAuthority(p.prefix, len(t.vars) == 0)
 	switch {
 	case len(t.vars) == 0:

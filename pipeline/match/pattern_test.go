@@ -48,7 +48,7 @@ func TestCompileErrorsNameTheProblem(t *testing.T) {
 		{name: "lookbehind opens a level", strategy: Regexp, pattern: "https://h/<(?<!x)y>", want: "unbalanced <>"},
 		{name: "bad class", strategy: Regexp, pattern: "https://h/<[0-9>", want: "<[0-9>"},
 		{name: "bad repeat", strategy: Regexp, pattern: "https://h/<*>", want: "<*>"},
-		{name: "bad glob", strategy: Glob, pattern: "https://h/<[a>", want: "compile pattern"},
+		{name: "bad glob", strategy: Glob, pattern: "https://h/<[a>", want: "glob https://h/[a: unexpected end of input"},
 		{name: "unknown strategy", strategy: "UNKNOWN", pattern: "https://h/", want: `unknown matching strategy "UNKNOWN"`},
 		// A part that closes its own group and opens another would turn
 		// ^...(a)|(.*)$ into an unanchored match-anything; ladon rejects
@@ -124,7 +124,12 @@ func TestCatastrophicBacktracking(t *testing.T) {
 		if strings.Contains(err.Error(), "aaaa") {
 			t.Fatalf("error %q repeats the request", err)
 		}
-		ix := NewIndex([]Entry{{Pattern: p, Methods: []string{"GET"}}})
+		// The wildcard entry is tried after the timed-out one and must not
+		// hide its error.
+		ix := NewIndex([]Entry{
+			{Pattern: p, Methods: []string{"GET"}},
+			{Pattern: mustCompile(t, Glob, "<*>://api.test/<**>"), Methods: []string{"GET"}},
+		})
 		hits, err := ix.Lookup("GET", "https", "api.test", "/search/"+strings.Repeat("a", 40)+"!", make([]Hit, 0, 1))
 		if len(hits) != 0 || !errors.Is(err, ErrMatchLimit) {
 			t.Fatalf("Lookup = %v, %v, want ErrMatchLimit", hits, err)
