@@ -19,7 +19,7 @@ type Rule struct {
 	// Spec is the rule as loaded (for listing and explain tools).
 	Spec RuleSpec
 
-	index          int
+	index int
 
 	pattern        *match.Pattern
 	authenticators []authnStep

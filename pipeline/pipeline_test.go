@@ -396,9 +396,9 @@ func TestContextExtensionSelectsRule(t *testing.T) {
 	s := mustCompile(t, a, b)
 	tests := []struct {
 		name, id, path, method string
-		wantRule                string
-		wantStatus              int
-		wantCaptures            []string
+		wantRule               string
+		wantStatus             int
+		wantCaptures           []string
 	}{
 		{"named rule with captures", "orders-read", "/orders/7", "GET", "orders-read", 200, []string{"7"}},
 		{"named rule even where the URL differs", "orders-read", "/elsewhere", "GET", "orders-read", 200, []string{}},
