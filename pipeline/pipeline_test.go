@@ -424,3 +424,28 @@ func TestContextExtensionSelectsRule(t *testing.T) {
 		})
 	}
 }
+
+func TestWhenCIDRAcceptsBothShapes(t *testing.T) {
+	for name, cfg := range map[string]map[string]any{
+		"schema list": {"cidr": []any{"10.0.0.0/8"}},
+		"code object": {"remote_ip": map[string]any{"match": []any{"10.0.0.0/8"}}},
+		"object cidr": {"cidr": map[string]any{"match": []any{"10.1.2.3"}}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			var c struct {
+				When pipeline.When `json:"when"`
+			}
+			if err := pipeline.MapDecoder(map[string]any{"when": []any{map[string]any{"request": cfg}}}).Decode(&c); err != nil {
+				t.Fatal(err)
+			}
+			if err := c.When.Validate(); err != nil {
+				t.Fatal(err)
+			}
+			in := &pipeline.Request{Source: pipeline.Peer{Address: "10.1.2.3"}, Header: pipeline.Header{}}
+			out := &pipeline.Request{Source: pipeline.Peer{Address: "192.0.2.1"}, Header: pipeline.Header{}}
+			if !c.When.Match(in, pipeline.ErrUnauthorized) || c.When.Match(out, pipeline.ErrUnauthorized) {
+				t.Fatal("cidr condition not applied")
+			}
+		})
+	}
+}

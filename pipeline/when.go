@@ -1,6 +1,8 @@
 package pipeline
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"mime"
 	"net/netip"
@@ -39,6 +41,26 @@ type WhenIP struct {
 	Match                     []string `json:"match"`
 	RespectForwardedForHeader bool     `json:"respect_forwarded_for_header,omitempty"`
 	prefixes                  []netip.Prefix
+}
+
+// UnmarshalJSON accepts both shapes in use: the object
+// {match: [...], respect_forwarded_for_header: bool} that Oathkeeper's code
+// reads, and the plain list of CIDRs its schema documents for cidr.
+func (w *WhenIP) UnmarshalJSON(b []byte) error {
+	var list []string
+	if err := json.Unmarshal(b, &list); err == nil {
+		*w = WhenIP{Match: list}
+		return nil
+	}
+	type plain WhenIP
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	var p plain
+	if err := dec.Decode(&p); err != nil {
+		return err
+	}
+	*w = WhenIP(p)
+	return nil
 }
 
 // Validate parses the CIDRs; call it once at compile time.

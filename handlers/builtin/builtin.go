@@ -10,13 +10,24 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/portcullis-authz/portcullis/handlers/authn/anonymous"
+	"github.com/portcullis-authz/portcullis/handlers/authn/bearertoken"
+	"github.com/portcullis-authz/portcullis/handlers/authn/clientcredentials"
+	"github.com/portcullis-authz/portcullis/handlers/authn/cookiesession"
+	"github.com/portcullis-authz/portcullis/handlers/authn/introspection"
 	authnnoop "github.com/portcullis-authz/portcullis/handlers/authn/noop"
 	"github.com/portcullis-authz/portcullis/handlers/authn/unauthorized"
 	"github.com/portcullis-authz/portcullis/handlers/authz/allow"
 	"github.com/portcullis-authz/portcullis/handlers/authz/deny"
 	errjson "github.com/portcullis-authz/portcullis/handlers/errors/json"
+	"github.com/portcullis-authz/portcullis/handlers/errors/redirect"
+	"github.com/portcullis-authz/portcullis/handlers/errors/wwwauthenticate"
+	"github.com/portcullis-authz/portcullis/handlers/internal/oauth2cc"
 	"github.com/portcullis-authz/portcullis/handlers/internal/outbound"
+	"github.com/portcullis-authz/portcullis/handlers/internal/session"
+	"github.com/portcullis-authz/portcullis/handlers/mutate/cookie"
+	"github.com/portcullis-authz/portcullis/handlers/mutate/envoyresp"
 	"github.com/portcullis-authz/portcullis/handlers/mutate/header"
+	"github.com/portcullis-authz/portcullis/handlers/mutate/hydrator"
 	"github.com/portcullis-authz/portcullis/handlers/mutate/idtoken"
 	mutnoop "github.com/portcullis-authz/portcullis/handlers/mutate/noop"
 	"github.com/portcullis-authz/portcullis/pipeline"
@@ -32,6 +43,15 @@ type Deps struct {
 	// IDTokens holds every id_token signer's keys, for signing and for
 	// /.well-known/jwks.json.
 	IDTokens *idtoken.Signers
+	// Introspection caches RFC 7662 answers (keys are salted digests).
+	Introspection *introspection.Cache
+	// Sessions caches cookie_session and bearer_token answers.
+	Sessions *session.StoreCache
+	// Tokens caches client-credentials tokens (oauth2_client_credentials
+	// and introspection's pre_authorization).
+	Tokens *oauth2cc.Cache
+	// Hydrations caches hydrator answers.
+	Hydrations *hydrator.Cache
 
 	stop func()
 }
@@ -44,6 +64,12 @@ func NewDeps(log *zap.Logger) *Deps {
 	}
 	d := &Deps{HTTP: outbound.New(outbound.Options{}), Logger: log}
 	d.IDTokens = idtoken.NewSigners(idtoken.Options{Client: d.HTTP, Logger: log.Named("id_token")})
+	// Each cache is bounded in entries and bytes; all are shared by every
+	// rule and survive reloads, keyed by a digest of the call's config.
+	d.Introspection = introspection.NewCache(session.CacheOptions{MaxEntries: 100_000, MaxBytes: 64 << 20})
+	d.Sessions = session.NewStoreCache(session.CacheOptions{MaxEntries: 100_000, MaxBytes: 64 << 20})
+	d.Tokens = oauth2cc.NewCache(session.CacheOptions{MaxEntries: 1000})
+	d.Hydrations = hydrator.NewCache(10_000, 64<<20)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
@@ -77,13 +103,30 @@ func Register(r *pipeline.Registry, d *Deps) {
 	pipeline.RegisterAuthenticator(r, "noop", authnnoop.New)
 	pipeline.RegisterAuthenticator(r, "anonymous", anonymous.New)
 	pipeline.RegisterAuthenticator(r, "unauthorized", unauthorized.New)
+	pipeline.RegisterAuthenticator(r, "oauth2_introspection", func(c introspection.Config) (pipeline.Authenticator, error) {
+		return introspection.New(c, d.HTTP, d.Introspection, d.Tokens)
+	})
+	pipeline.RegisterAuthenticator(r, "cookie_session", func(c cookiesession.Config) (pipeline.Authenticator, error) {
+		return cookiesession.New(c, d.HTTP, d.Sessions)
+	})
+	pipeline.RegisterAuthenticator(r, "bearer_token", func(c bearertoken.Config) (pipeline.Authenticator, error) {
+		return bearertoken.New(c, d.HTTP, d.Sessions)
+	})
+	pipeline.RegisterAuthenticator(r, "oauth2_client_credentials", func(c clientcredentials.Config) (pipeline.Authenticator, error) {
+		return clientcredentials.New(c, d.HTTP, d.Tokens)
+	})
 
 	pipeline.RegisterAuthorizer(r, "allow", allow.New)
 	pipeline.RegisterAuthorizer(r, "deny", deny.New)
 
 	pipeline.RegisterMutator(r, "noop", mutnoop.New)
 	pipeline.RegisterMutator(r, "header", header.New)
+	pipeline.RegisterMutator(r, "cookie", cookie.New)
 	pipeline.RegisterMutator(r, "id_token", func(c idtoken.Config) (pipeline.Mutator, error) { return idtoken.New(c, d.IDTokens) })
+	pipeline.RegisterMutator(r, "hydrator", func(c hydrator.Config) (pipeline.Mutator, error) { return hydrator.New(c, d.HTTP, d.Hydrations) })
+	pipeline.RegisterMutator(r, "envoy", envoyresp.New)
 
 	pipeline.RegisterErrorHandler(r, "json", errjson.New)
+	pipeline.RegisterErrorHandler(r, "redirect", redirect.New)
+	pipeline.RegisterErrorHandler(r, "www_authenticate", wwwauthenticate.New)
 }

@@ -1,0 +1,15 @@
+// Package bearertoken is the "bearer_token" authenticator: when the request
+// carries a token (Authorization: Bearer by default, or where token_from
+// says) that starts with prefix, it asks a session store and takes the
+// subject and extra from the JSON answer.
+//
+// It shares Oathkeeper's keys and semantics with cookie_session minus only,
+// plus token_from and prefix; subject_from defaults to "sub" and
+// Authorization is always forwarded. Portcullis adds a call timeout and an
+// optional cache keyed on everything the call forwards (SECURITY D-11). The
+// call logic lives in handlers/internal/session, token extraction in
+// handlers/internal/token.
+//
+// bearertoken imports pipeline and handlers/internal/*; it must not import
+// another handler package, authz, rulestore or envoy.
+package bearertoken

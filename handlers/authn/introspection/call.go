@@ -1,0 +1,120 @@
+package introspection
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/portcullis-authz/portcullis/handlers/internal/oauth2cc"
+	"github.com/portcullis-authz/portcullis/handlers/internal/outbound"
+	"github.com/portcullis-authz/portcullis/handlers/internal/session"
+	"github.com/portcullis-authz/portcullis/pipeline"
+)
+
+// Reason ids of call failures.
+const (
+	IDRateLimited        = "introspection_rate_limited"
+	IDFailed             = "introspection_failed"
+	IDUnavailable        = "introspection_unavailable"
+	IDTimeout            = "introspection_timeout"
+	IDInvalid            = "introspection_response_invalid"
+	IDRedirect           = "introspection_redirect_refused"
+	IDPreAuthRateLimited = "introspection_preauthorization_rate_limited"
+	IDPreAuthFailed      = "introspection_preauthorization_failed"
+	IDPreAuthUnavailable = "introspection_preauthorization_unavailable"
+)
+
+// introspect calls the endpoint, with retries within the retry budget, and
+// parses a 200 answer. Status mapping as Oathkeeper: 429 is passed on with
+// its rate-limit headers, any other non-200 is a 500. A call that cannot be
+// completed (endpoint down, deadline) is a 503, which Oathkeeper reported as
+// a 500.
+func (a *Authenticator) introspect(ctx context.Context, r *pipeline.Request, tok string) (*result, error) {
+	auth, err := a.bearer(ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	body := a.form(tok)
+	resp, err := a.retry.Do(ctx, func(ctx context.Context) (*outbound.Response, error) {
+		req, err := http.NewRequest(http.MethodPost, a.url, strings.NewReader(body))
+		if err != nil {
+			return nil, err
+		}
+		for _, kv := range a.headers {
+			req.Header.Set(kv[0], kv[1])
+		}
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		if req.Header.Get("Accept") == "" {
+			req.Header.Set("Accept", "application/json")
+		}
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
+		}
+		if a.preserveHost {
+			req.Header.Set("X-Forwarded-Host", r.Host)
+		}
+		return a.client.Do(ctx, req, r)
+	})
+	switch {
+	case errors.Is(err, outbound.ErrRedirect):
+		return nil, pipeline.Internal(IDRedirect, "the introspection endpoint answered with a redirect", err)
+	case errors.Is(err, outbound.ErrBodyTooLarge):
+		return nil, pipeline.Internal(IDInvalid, "the introspection answer is too large", err)
+	case err != nil && outbound.IsTimeout(err):
+		return nil, pipeline.Unavailable(IDTimeout, "the introspection endpoint did not answer in time", err)
+	case err != nil:
+		return nil, pipeline.Unavailable(IDUnavailable, "the introspection endpoint could not be reached", err)
+	case resp.StatusCode == http.StatusTooManyRequests:
+		return nil, session.RateLimited(IDRateLimited, "the introspection endpoint is rate limiting requests", resp)
+	case resp.StatusCode != http.StatusOK:
+		if a.preauth != nil && (resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden) {
+			// The endpoint may have revoked the pre-authorization token;
+			// the next call gets a fresh one.
+			a.preauth.Forget(a.preID, a.preSecret)
+		}
+		return nil, pipeline.Internal(IDFailed, fmt.Sprintf("the introspection endpoint answered status %d", resp.StatusCode), nil)
+	}
+	res, err := parse(resp.Body)
+	if err != nil {
+		return nil, pipeline.Internal(IDInvalid, "the introspection answer is malformed", err)
+	}
+	return res, nil
+}
+
+// form returns the introspection request body.
+func (a *Authenticator) form(tok string) string {
+	v := url.Values{"token": {tok}}
+	if a.scopeParam != "" {
+		v.Set("scope", a.scopeParam)
+	}
+	return v.Encode()
+}
+
+// bearer returns the Authorization value from pre_authorization, or "".
+func (a *Authenticator) bearer(ctx context.Context, r *pipeline.Request) (string, error) {
+	if a.preauth == nil {
+		return "", nil
+	}
+	t, err := a.preauth.Token(ctx, r, a.preID, a.preSecret)
+	var se *oauth2cc.StatusError
+	switch {
+	case err == nil:
+		typ := "Bearer"
+		if t.TokenType != "" && !strings.EqualFold(t.TokenType, "bearer") {
+			typ = t.TokenType
+		}
+		return typ + " " + t.AccessToken, nil
+	case errors.As(err, &se) && se.StatusCode == http.StatusTooManyRequests:
+		e := pipeline.NewError(http.StatusTooManyRequests, IDPreAuthRateLimited, "the pre-authorization token endpoint is rate limiting requests", err)
+		e.Header = se.RateLimit
+		return "", e
+	case errors.As(err, &se) && se.StatusCode >= 500:
+		return "", pipeline.Unavailable(IDPreAuthUnavailable, "the pre-authorization token endpoint failed", err)
+	case errors.As(err, &se), errors.Is(err, oauth2cc.ErrNoAccessToken), errors.Is(err, outbound.ErrRedirect):
+		return "", pipeline.Internal(IDPreAuthFailed, "the pre-authorization grant was refused", err)
+	}
+	return "", pipeline.Unavailable(IDPreAuthUnavailable, "no pre-authorization token could be obtained", err)
+}

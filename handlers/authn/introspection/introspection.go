@@ -1,0 +1,152 @@
+package introspection
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/portcullis-authz/portcullis/handlers/internal/oauth2cc"
+	"github.com/portcullis-authz/portcullis/handlers/internal/outbound"
+	"github.com/portcullis-authz/portcullis/handlers/internal/scope"
+	"github.com/portcullis-authz/portcullis/handlers/internal/session"
+	"github.com/portcullis-authz/portcullis/handlers/internal/token"
+	"github.com/portcullis-authz/portcullis/pipeline"
+)
+
+// Cache holds introspection answers across rules and reloads. Entries are
+// keyed by a salted digest of the token, the introspection URL and every
+// option that shapes the call (GHSA-4mq7-pvjg-xp2r); the checks of the rule
+// at hand run again on every hit.
+type Cache = session.Cache[*result]
+
+// NewCache returns an introspection Cache.
+func NewCache(o session.CacheOptions) *Cache { return session.NewCache[*result](o) }
+
+// Authenticator validates opaque tokens at an RFC 7662 introspection
+// endpoint. It is immutable and safe for concurrent use.
+type Authenticator struct {
+	from         *token.From
+	prefix       string
+	url          string
+	scopeParam   string // sent as scope when the strategy is none
+	strategy     scope.Strategy
+	scopes       []string
+	audience     []string
+	issuers      []string
+	preserveHost bool
+	headers      [][2]string // canonical name, value; sorted
+	retry        session.Retry
+	preauth      *oauth2cc.Source
+	preID        string
+	preSecret    string
+	cache        *Cache
+	ttl          time.Duration
+	config       [sha256.Size]byte
+	client       *outbound.Client
+	now          func() time.Time
+}
+
+// New compiles the config. cache is the shared answer cache and tokens the
+// shared client-credentials token cache; each may be nil when the config
+// does not enable caching or pre_authorization.
+func New(c Config, client *outbound.Client, cache *Cache, tokens *oauth2cc.Cache) (pipeline.Authenticator, error) {
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	if client == nil {
+		return nil, errors.New("introspection: no outbound client")
+	}
+	u, _ := session.ParseURL(c.IntrospectionURL)
+	st, _ := scope.Parse(c.ScopeStrategy)
+	a := &Authenticator{
+		from: c.TokenFrom, prefix: c.Prefix, url: u.String(), strategy: st,
+		scopes: c.RequiredScope, audience: c.TargetAudience,
+		issuers: c.TrustedIssuers, preserveHost: c.PreserveHost,
+		retry: c.Retry.Policy(c.Timeout.Std()), client: client, now: time.Now,
+	}
+	if st == scope.None && len(c.RequiredScope) > 0 {
+		a.scopeParam = strings.Join(c.RequiredScope, " ")
+	}
+	for k, v := range c.IntrospectionRequestHeaders {
+		a.headers = append(a.headers, [2]string{http.CanonicalHeaderKey(k), v})
+	}
+	sort.Slice(a.headers, func(i, j int) bool { return a.headers[i][0] < a.headers[j][0] })
+	if p := c.PreAuthorization; p != nil && p.Enabled {
+		if tokens == nil {
+			return nil, errors.New("pre_authorization: the service provides no token cache")
+		}
+		src, err := oauth2cc.New(oauth2cc.Options{TokenURL: p.TokenURL, Scopes: p.Scope, Audience: p.Audience,
+			Retry: a.retry, Cache: true, NoExpiryTTL: time.Hour}, client, tokens)
+		if err != nil {
+			return nil, err
+		}
+		a.preauth, a.preID, a.preSecret = src, p.ClientID, p.ClientSecret
+	}
+	if c.Cache.Enabled {
+		if cache == nil {
+			return nil, errors.New("cache.enabled: the service provides no introspection cache")
+		}
+		a.cache, a.ttl = cache, c.Cache.TTL.Std()
+	}
+	// Everything that shapes the call, and so the answer, goes into the
+	// cache key; the pre-authorization secret is left out (the client id
+	// already names the caller the endpoint sees).
+	var pre []string
+	if p := c.PreAuthorization; p != nil && p.Enabled {
+		pre = append([]string{p.TokenURL, p.ClientID, p.Audience}, p.Scope...)
+	}
+	b, err := json.Marshal([]any{a.url, a.scopeParam, a.headers, a.preserveHost, pre})
+	if err != nil {
+		return nil, err
+	}
+	a.config = sha256.Sum256(b)
+	return a, nil
+}
+
+// Authenticate returns pipeline.ErrSkip when the request has no token where
+// token_from says, or one without the prefix. Otherwise it introspects the
+// token (or reuses a cached answer) and runs the checks.
+func (a *Authenticator) Authenticate(ctx context.Context, r *pipeline.Request, s *pipeline.Session) error {
+	tok, err := a.from.Extract(r)
+	if err != nil {
+		return err
+	}
+	if tok == "" || !strings.HasPrefix(tok, a.prefix) {
+		return pipeline.ErrSkip
+	}
+	var key session.Key
+	var res *result
+	if a.cache != nil {
+		h := a.cache.NewHasher().Bytes(a.config[:]).String(tok)
+		if a.preserveHost {
+			h.String(r.Host)
+		}
+		key = h.Sum()
+		res, _ = a.cache.Get(key, a.now())
+	}
+	if res == nil {
+		if res, err = a.introspect(ctx, r, tok); err != nil {
+			return err
+		}
+		if a.cache != nil && res.active {
+			now := a.now()
+			until := now.Add(a.ttl)
+			if !res.exp.IsZero() && res.exp.Before(until) {
+				until = res.exp // D-09: never past the token's exp
+			}
+			a.cache.Set(key, res, int64(res.size+len(tok)+256), now, until)
+		}
+	}
+	if err := a.check(res, a.now()); err != nil {
+		return err
+	}
+	res.fill(s)
+	return nil
+}
+
+var _ pipeline.Authenticator = (*Authenticator)(nil)

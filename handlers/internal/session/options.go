@@ -1,0 +1,166 @@
+package session
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/portcullis-authz/portcullis/pipeline"
+)
+
+// DefaultTimeout bounds one session-store call when the rule sets no
+// timeout. Oathkeeper's session calls had none at all.
+const DefaultTimeout = 5 * time.Second
+
+// DefaultCacheTTL is how long a session answer is reused when the cache is
+// enabled without a ttl: a logout at the session store takes effect within
+// this time.
+const DefaultCacheTTL = 30 * time.Second
+
+// CacheConfig is the Portcullis cache block of cookie_session and
+// bearer_token (Oathkeeper has none; see its PR #1244).
+type CacheConfig struct {
+	// Enabled turns caching of successful session answers on.
+	Enabled bool `json:"enabled"`
+	// TTL is how long an answer is reused (default 30s).
+	TTL pipeline.Duration `json:"ttl"`
+	// MaxEntries is accepted for symmetry with the other caches; the
+	// bound that applies is the shared cache's, set by the service.
+	MaxEntries int `json:"max_entries"`
+}
+
+// Options is the handler-independent part of a cookie_session or
+// bearer_token config, with Oathkeeper's key names in messages.
+type Options struct {
+	// Handler names the handler ("cookie_session"); it separates the
+	// handlers' cache entries.
+	Handler string
+	// CheckSessionURL is the session endpoint (check_session_url).
+	CheckSessionURL string
+	// PreservePath keeps the endpoint's path instead of the request's.
+	PreservePath bool
+	// PreserveQuery keeps the endpoint's query instead of the request's.
+	PreserveQuery bool
+	// PreserveHost sends X-Forwarded-Host with the request host.
+	PreserveHost bool
+	// ForceMethod replaces the request method ("" keeps it).
+	ForceMethod string
+	// ForwardHTTPHeaders are request headers copied to the call.
+	ForwardHTTPHeaders []string
+	// AdditionalHeaders are set on the call.
+	AdditionalHeaders map[string]string
+	// SubjectFrom and ExtraFrom are GJSON paths into the answer.
+	SubjectFrom, ExtraFrom string
+	// Timeout bounds the call (0: DefaultTimeout).
+	Timeout time.Duration
+	// Cache is the rule's cache block.
+	Cache CacheConfig
+	// Always names the headers forwarded whatever forward_http_headers
+	// says: Cookie for cookie_session, Authorization for bearer_token.
+	Always []string
+}
+
+// controlled are headers that net/http writes itself from the request it
+// builds; copying a client's value would be ignored or would corrupt the
+// call, so they are never forwarded.
+var controlled = map[string]bool{
+	"Host": true, "Content-Length": true, "Transfer-Encoding": true, "Connection": true,
+	"Keep-Alive": true, "Te": true, "Trailer": true, "Upgrade": true, "Proxy-Connection": true,
+}
+
+// Validate checks the options; every message names the config key.
+func (o *Options) Validate() error {
+	var errs []error
+	if _, err := ParseURL(o.CheckSessionURL); err != nil {
+		errs = append(errs, fmt.Errorf("check_session_url: %w", err))
+	}
+	if o.ForceMethod != "" && !ValidToken(o.ForceMethod) {
+		errs = append(errs, fmt.Errorf("force_method: invalid method %q", o.ForceMethod))
+	}
+	for i, h := range o.ForwardHTTPHeaders {
+		if !ValidToken(h) {
+			errs = append(errs, fmt.Errorf("forward_http_headers[%d]: invalid header name %q", i, h))
+		}
+	}
+	for k := range o.AdditionalHeaders {
+		if !ValidToken(k) {
+			errs = append(errs, fmt.Errorf("additional_headers: invalid header name %q", k))
+		} else if v := o.AdditionalHeaders[k]; strings.ContainsAny(v, "\r\n\x00") {
+			errs = append(errs, fmt.Errorf("additional_headers.%s: value contains a control character", k))
+		}
+	}
+	if o.SubjectFrom == "" {
+		errs = append(errs, errors.New("subject_from: must not be empty"))
+	}
+	if o.ExtraFrom == "" {
+		errs = append(errs, errors.New("extra_from: must not be empty"))
+	}
+	if o.Timeout < 0 {
+		errs = append(errs, errors.New("timeout: must not be negative"))
+	}
+	if o.Cache.TTL < 0 {
+		errs = append(errs, errors.New("cache.ttl: must not be negative"))
+	}
+	if o.Cache.MaxEntries < 0 {
+		errs = append(errs, errors.New("cache.max_entries: must not be negative"))
+	}
+	return errors.Join(errs...)
+}
+
+// ParseURL parses a remote endpoint URL: absolute http or https with a
+// host, no fragment.
+func ParseURL(raw string) (*url.URL, error) {
+	if raw == "" {
+		return nil, errors.New("is required")
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("invalid url: %w", errors.Unwrap(err))
+	}
+	switch {
+	case u.Scheme != "http" && u.Scheme != "https":
+		return nil, fmt.Errorf("unsupported scheme %q", u.Scheme)
+	case u.Host == "":
+		return nil, errors.New("missing host")
+	case u.Fragment != "":
+		return nil, errors.New("must not have a fragment")
+	}
+	return u, nil
+}
+
+// forwardList returns the canonical names to forward: the configured ones
+// plus Always, de-duplicated, without the net/http-controlled ones.
+func (o *Options) forwardList() []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, h := range append(append([]string(nil), o.ForwardHTTPHeaders...), o.Always...) {
+		c := http.CanonicalHeaderKey(h)
+		if seen[c] || controlled[c] {
+			continue
+		}
+		seen[c] = true
+		out = append(out, c)
+	}
+	return out
+}
+
+// ValidToken reports whether s is an RFC 9110 token: a method or a header
+// field name.
+func ValidToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
+		default:
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,133 @@
+package session
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/portcullis-authz/portcullis/handlers/internal/outbound"
+	"github.com/portcullis-authz/portcullis/pipeline"
+)
+
+func TestRetryRetriesOnlyTransientFailures(t *testing.T) {
+	tests := []struct {
+		name      string
+		statuses  []int // answers in order; the last one repeats
+		wantCalls int32
+		want      int
+	}{
+		{name: "success needs one attempt", statuses: []int{200}, wantCalls: 1, want: 200},
+		{name: "5xx is retried until success", statuses: []int{503, 500, 200}, wantCalls: 3, want: 200},
+		{name: "5xx stops after MaxAttempts", statuses: []int{502}, wantCalls: MaxAttempts, want: 502},
+		{name: "501 is final", statuses: []int{501}, wantCalls: 1, want: 501},
+		{name: "429 is final", statuses: []int{429}, wantCalls: 1, want: 429},
+		{name: "401 is final", statuses: []int{401}, wantCalls: 1, want: 401},
+		{name: "404 is final", statuses: []int{404}, wantCalls: 1, want: 404},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var calls atomic.Int32
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+				n := int(calls.Add(1)) - 1
+				w.WriteHeader(tt.statuses[min(n, len(tt.statuses)-1)])
+			}))
+			defer srv.Close()
+			p := Retry{MaxDelay: 2 * time.Millisecond, Budget: 2 * time.Second, AttemptTimeout: time.Second}
+			resp, err := p.Do(context.Background(), get(srv.URL))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if resp.StatusCode != tt.want || calls.Load() != tt.wantCalls {
+				t.Fatalf("status %d after %d calls, want %d after %d", resp.StatusCode, calls.Load(), tt.want, tt.wantCalls)
+			}
+		})
+	}
+}
+
+func TestRetryStaysWithinBudget(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+		case <-time.After(5 * time.Second):
+		}
+	}))
+	defer srv.Close()
+	p := Retry{MaxDelay: 10 * time.Millisecond, Budget: 300 * time.Millisecond, AttemptTimeout: 100 * time.Millisecond}
+	start := time.Now()
+	_, err := p.Do(context.Background(), get(srv.URL))
+	if err == nil || !outbound.IsTimeout(err) {
+		t.Fatalf("err = %v, want a timeout", err)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Fatalf("gave up after %v, budget 300ms", d)
+	}
+}
+
+func TestRetryDoesNotRepeatARedirect(t *testing.T) {
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		http.Redirect(w, r, "http://127.0.0.1:1/", http.StatusFound)
+	}))
+	defer srv.Close()
+	p := Retry{MaxDelay: time.Millisecond, Budget: time.Second, AttemptTimeout: time.Second}
+	if _, err := p.Do(context.Background(), get(srv.URL)); !errors.Is(err, outbound.ErrRedirect) || calls.Load() != 1 {
+		t.Fatalf("err = %v after %d calls", err, calls.Load())
+	}
+}
+
+func TestRetryConfigValidate(t *testing.T) {
+	tests := []struct {
+		name    string
+		c       RetryConfig
+		timeout time.Duration
+		want    Retry
+		wantErr string
+	}{
+		{name: "defaults are the schema's", want: Retry{MaxDelay: 100 * time.Millisecond, Budget: time.Second, AttemptTimeout: time.Second}},
+		{name: "timeout bounds one attempt", timeout: 200 * time.Millisecond,
+			want: Retry{MaxDelay: 100 * time.Millisecond, Budget: time.Second, AttemptTimeout: 200 * time.Millisecond}},
+		{name: "a long timeout raises the default budget", timeout: 3 * time.Second,
+			want: Retry{MaxDelay: 100 * time.Millisecond, Budget: 3 * time.Second, AttemptTimeout: 3 * time.Second}},
+		{name: "explicit values are kept", c: RetryConfig{MaxDelay: pipeline.Duration(time.Second), GiveUpAfter: pipeline.Duration(5 * time.Second)},
+			want: Retry{MaxDelay: time.Second, Budget: 5 * time.Second, AttemptTimeout: 5 * time.Second}},
+		{name: "timeout above give_up_after is rejected", c: RetryConfig{GiveUpAfter: pipeline.Duration(time.Second)},
+			timeout: 2 * time.Second, wantErr: "timeout: 2s exceeds retry.give_up_after"},
+		{name: "negative max_delay is rejected", c: RetryConfig{MaxDelay: -1}, wantErr: "retry.max_delay: must not be negative"},
+		{name: "negative give_up_after is rejected", c: RetryConfig{GiveUpAfter: -1}, wantErr: "retry.give_up_after: must not be negative"},
+		{name: "negative timeout is rejected", timeout: -1, wantErr: "timeout: must not be negative"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.c.Validate("retry", tt.timeout)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := tt.c.Policy(tt.timeout); got != tt.want {
+				t.Fatalf("Policy = %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+func get(url string) func(ctx context.Context) (*outbound.Response, error) {
+	c := outbound.New(outbound.Options{})
+	return func(ctx context.Context) (*outbound.Response, error) {
+		req, err := http.NewRequest(http.MethodGet, url, nil)
+		if err != nil {
+			return nil, err
+		}
+		return c.Do(ctx, req, nil)
+	}
+}

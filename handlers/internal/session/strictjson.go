@@ -1,0 +1,98 @@
+package session
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+)
+
+// maxJSONDepth bounds the nesting of remote JSON documents.
+const maxJSONDepth = 512
+
+// ErrDuplicateKey is wrapped by CheckJSON when an object repeats a member
+// name.
+var ErrDuplicateKey = errors.New("duplicate object key")
+
+// CheckJSON reports whether b is exactly one JSON value with no object that
+// repeats a member name, nested at most 512 levels deep.
+//
+// Remote answers are read by two parsers (gjson for subject_from and
+// extra_from, which takes the first of two equal keys, and encoding/json,
+// which takes the last), so {"active":true,"active":false} or two
+// "identity" members could mean one thing to a check and another to a
+// mutator. Rejecting duplicates makes every parser agree (SECURITY D-17).
+// Key names are compared after unescaping, so "a" and "\u0061" collide.
+// Error texts never quote document content, which may hold a credential.
+func CheckJSON(b []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	type frame struct {
+		object, wantKey bool
+		keys            map[string]struct{}
+	}
+	var stack []frame
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return fmt.Errorf("invalid json: %w", scrubJSONError(err))
+		}
+		top := len(stack) - 1
+		switch t := tok.(type) {
+		case json.Delim:
+			switch t {
+			case '{', '[':
+				if top >= 0 && stack[top].object {
+					stack[top].wantKey = true
+				}
+				if len(stack) == maxJSONDepth {
+					return errors.New("invalid json: nesting too deep")
+				}
+				stack = append(stack, frame{object: t == '{', wantKey: t == '{'})
+			default:
+				stack = stack[:top]
+			}
+		case string:
+			if top >= 0 && stack[top].object && stack[top].wantKey {
+				f := &stack[top]
+				if f.keys == nil {
+					f.keys = make(map[string]struct{}, 8)
+				}
+				if _, dup := f.keys[t]; dup {
+					return fmt.Errorf("invalid json: %w", ErrDuplicateKey)
+				}
+				f.keys[t] = struct{}{}
+				f.wantKey = false
+				continue
+			}
+			if top >= 0 && stack[top].object {
+				stack[top].wantKey = true
+			}
+		default:
+			if top >= 0 && stack[top].object {
+				stack[top].wantKey = true
+			}
+		}
+		if len(stack) == 0 {
+			break
+		}
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return errors.New("invalid json: data after the top-level value")
+	}
+	return nil
+}
+
+// scrubJSONError keeps encoding/json's syntax errors (which name an
+// offending character and an offset) and drops anything else.
+func scrubJSONError(err error) error {
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		return fmt.Errorf("syntax error at offset %d", se.Offset)
+	}
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return io.ErrUnexpectedEOF
+	}
+	return errors.New("malformed document")
+}
