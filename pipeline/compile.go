@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -53,6 +54,18 @@ type Snapshot struct {
 	index         *match.Index
 	fallback      []step[ErrorHandler]
 	noMatchStatus int
+	closers       []io.Closer
+}
+
+// Close releases the resources of handlers that hold some (io.Closer),
+// such as registrations in shared caches. The owner calls it once the
+// snapshot has been replaced; handlers must tolerate requests still in
+// flight on it.
+func (s *Snapshot) Close() {
+	for _, c := range s.closers {
+		_ = c.Close()
+	}
+	s.closers = nil
 }
 
 // Rules returns the compiled rules in load order. The slice must not be
@@ -125,7 +138,13 @@ func Compile(specs []RuleSpec, cfg Config, reg *Registry) (*Snapshot, error) {
 		s.fallback = append(s.fallback, step[ErrorHandler]{name, h.(ErrorHandler)})
 	}
 
+	for _, h := range c.instances {
+		if cl, ok := h.(io.Closer); ok {
+			s.closers = append(s.closers, cl)
+		}
+	}
 	if len(c.errs) > 0 {
+		s.Close() // release what the rejected set registered (JWKS URLs, ...)
 		return nil, errors.Join(c.errs...)
 	}
 	s.index = match.NewIndex(entries)

@@ -74,7 +74,9 @@ func (s *Store) Apply(specs []pipeline.RuleSpec, version string) error {
 	for _, w := range snap.Warnings {
 		s.log.Warn(w, zap.String("version", version))
 	}
-	s.cur.Store(snap)
+	if old := s.cur.Swap(snap); old != nil {
+		old.Close()
+	}
 	s.status.Reloads++
 	s.status.Version, s.status.Rules, s.status.LoadedAt, s.status.LastError = version, len(specs), time.Now(), ""
 	for _, f := range s.onChange {

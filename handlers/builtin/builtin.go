@@ -10,17 +10,26 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/portcullis-authz/portcullis/handlers/authn/anonymous"
+	"github.com/portcullis-authz/portcullis/handlers/authn/apikey"
 	"github.com/portcullis-authz/portcullis/handlers/authn/bearertoken"
 	"github.com/portcullis-authz/portcullis/handlers/authn/clientcredentials"
 	"github.com/portcullis-authz/portcullis/handlers/authn/cookiesession"
+	"github.com/portcullis-authz/portcullis/handlers/authn/envoyjwt"
 	"github.com/portcullis-authz/portcullis/handlers/authn/introspection"
+	"github.com/portcullis-authz/portcullis/handlers/authn/jwt"
+	"github.com/portcullis-authz/portcullis/handlers/authn/mtls"
 	authnnoop "github.com/portcullis-authz/portcullis/handlers/authn/noop"
 	"github.com/portcullis-authz/portcullis/handlers/authn/unauthorized"
 	"github.com/portcullis-authz/portcullis/handlers/authz/allow"
+	"github.com/portcullis-authz/portcullis/handlers/authz/cel"
 	"github.com/portcullis-authz/portcullis/handlers/authz/deny"
+	"github.com/portcullis-authz/portcullis/handlers/authz/keto"
+	"github.com/portcullis-authz/portcullis/handlers/authz/remote"
+	"github.com/portcullis-authz/portcullis/handlers/authz/remotejson"
 	errjson "github.com/portcullis-authz/portcullis/handlers/errors/json"
 	"github.com/portcullis-authz/portcullis/handlers/errors/redirect"
 	"github.com/portcullis-authz/portcullis/handlers/errors/wwwauthenticate"
+	"github.com/portcullis-authz/portcullis/handlers/internal/jwks"
 	"github.com/portcullis-authz/portcullis/handlers/internal/oauth2cc"
 	"github.com/portcullis-authz/portcullis/handlers/internal/outbound"
 	"github.com/portcullis-authz/portcullis/handlers/internal/session"
@@ -40,6 +49,10 @@ type Deps struct {
 	HTTP *outbound.Client
 	// Logger is the parent logger; handlers name their own child.
 	Logger *zap.Logger
+	// JWKS caches verification keys for every jwt rule.
+	JWKS *jwks.Cache
+	// JWTTokens remembers verified tokens until they expire.
+	JWTTokens *jwt.TokenCache
 	// IDTokens holds every id_token signer's keys, for signing and for
 	// /.well-known/jwks.json.
 	IDTokens *idtoken.Signers
@@ -63,6 +76,8 @@ func NewDeps(log *zap.Logger) *Deps {
 		log = zap.NewNop()
 	}
 	d := &Deps{HTTP: outbound.New(outbound.Options{}), Logger: log}
+	d.JWKS = jwks.New(jwks.Options{Client: d.HTTP, Logger: log.Named("jwks")})
+	d.JWTTokens = jwt.NewTokenCache(jwt.TokenCacheOptions{})
 	d.IDTokens = idtoken.NewSigners(idtoken.Options{Client: d.HTTP, Logger: log.Named("id_token")})
 	// Each cache is bounded in entries and bytes; all are shared by every
 	// rule and survive reloads, keyed by a digest of the call's config.
@@ -82,6 +97,7 @@ func NewDeps(log *zap.Logger) *Deps {
 			}
 		}()
 	}
+	run(d.JWKS.Run)
 	run(d.IDTokens.Run)
 	d.stop = func() { cancel(); wg.Wait() }
 	return d
@@ -103,6 +119,12 @@ func Register(r *pipeline.Registry, d *Deps) {
 	pipeline.RegisterAuthenticator(r, "noop", authnnoop.New)
 	pipeline.RegisterAuthenticator(r, "anonymous", anonymous.New)
 	pipeline.RegisterAuthenticator(r, "unauthorized", unauthorized.New)
+	pipeline.RegisterAuthenticator(r, "jwt", func(c jwt.Config) (pipeline.Authenticator, error) {
+		return jwt.New(c, d.JWKS, d.JWTTokens, d.Logger.Named("jwt"))
+	})
+	pipeline.RegisterAuthenticator(r, "mtls", mtls.New)
+	pipeline.RegisterAuthenticator(r, "envoy_jwt_authn", envoyjwt.New)
+	pipeline.RegisterAuthenticator(r, "api_key", apikey.New)
 	pipeline.RegisterAuthenticator(r, "oauth2_introspection", func(c introspection.Config) (pipeline.Authenticator, error) {
 		return introspection.New(c, d.HTTP, d.Introspection, d.Tokens)
 	})
@@ -118,6 +140,10 @@ func Register(r *pipeline.Registry, d *Deps) {
 
 	pipeline.RegisterAuthorizer(r, "allow", allow.New)
 	pipeline.RegisterAuthorizer(r, "deny", deny.New)
+	pipeline.RegisterAuthorizer(r, "remote", func(c remote.Config) (pipeline.Authorizer, error) { return remote.New(c, d.HTTP) })
+	pipeline.RegisterAuthorizer(r, "remote_json", func(c remotejson.Config) (pipeline.Authorizer, error) { return remotejson.New(c, d.HTTP) })
+	pipeline.RegisterAuthorizer(r, "keto_engine_acp_ory", func(c keto.Config) (pipeline.Authorizer, error) { return keto.New(c, d.HTTP) })
+	pipeline.RegisterAuthorizer(r, "cel", cel.New)
 
 	pipeline.RegisterMutator(r, "noop", mutnoop.New)
 	pipeline.RegisterMutator(r, "header", header.New)

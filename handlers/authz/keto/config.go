@@ -1,0 +1,82 @@
+package keto
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/portcullis-authz/portcullis/pipeline"
+)
+
+// DefaultTimeout bounds the call to Keto (Oathkeeper had none in effect).
+const DefaultTimeout = time.Second
+
+// DefaultFlavor is Oathkeeper's default ACP flavor.
+const DefaultFlavor = "regex"
+
+// flavors are the ORY Keto ≤0.5 ACP engine flavors. The flavor becomes a
+// path segment, so anything else is rejected rather than escaped.
+var flavors = map[string]bool{"regex": true, "exact": true, "glob": true}
+
+// Config is the keto_engine_acp_ory authorizer's config: Oathkeeper's keys
+// plus timeout.
+type Config struct {
+	// BaseURL is Keto's base URL; it is not a template (SECURITY_CASES
+	// D-01).
+	BaseURL string `json:"base_url"`
+	// RequiredAction and RequiredResource are templates over the session,
+	// e.g. "orders:{{ printIndex .MatchContext.RegexpCaptureGroups 0 }}".
+	RequiredAction   string `json:"required_action"`
+	RequiredResource string `json:"required_resource"`
+	// Subject is a template over the session; empty means the session's
+	// subject.
+	Subject string `json:"subject"`
+	// Flavor is the ACP engine flavor: regex (default), exact or glob.
+	Flavor string `json:"flavor"`
+	// Timeout bounds the call (default DefaultTimeout). A Portcullis
+	// extension.
+	Timeout pipeline.Duration `json:"timeout"`
+}
+
+// Validate applies defaults and checks every key; it may be called more
+// than once.
+func (c *Config) Validate() error {
+	var errs []error
+	if u, err := parseEndpoint(c.BaseURL); err != nil {
+		errs = append(errs, fmt.Errorf("base_url: %w", err))
+	} else if u.RawQuery != "" || u.ForceQuery {
+		errs = append(errs, errors.New("base_url: query not allowed"))
+	}
+	if strings.TrimSpace(c.RequiredAction) == "" {
+		errs = append(errs, errors.New("required_action: required"))
+	}
+	if strings.TrimSpace(c.RequiredResource) == "" {
+		errs = append(errs, errors.New("required_resource: required"))
+	}
+	if c.Flavor == "" {
+		c.Flavor = DefaultFlavor
+	}
+	if !flavors[c.Flavor] {
+		errs = append(errs, fmt.Errorf("flavor: unsupported flavor %q (want regex, exact or glob)", c.Flavor))
+	}
+	switch {
+	case c.Timeout < 0:
+		errs = append(errs, errors.New("timeout: must not be negative"))
+	case c.Timeout == 0:
+		c.Timeout = pipeline.Duration(DefaultTimeout)
+	}
+	return errors.Join(errs...)
+}
+
+// caller builds the call settings from a validated config: one attempt to
+// {base_url}/engines/acp/ory/{flavor}/allowed.
+func (c *Config) caller() (*caller, error) {
+	u, err := parseEndpoint(c.BaseURL)
+	if err != nil {
+		return nil, fmt.Errorf("base_url: %w", err)
+	}
+	u.Path = strings.TrimRight(u.Path, "/") + "/engines/acp/ory/" + c.Flavor + "/allowed"
+	u.RawPath = ""
+	return &caller{url: u, timeout: c.Timeout.Std()}, nil
+}

@@ -1,0 +1,21 @@
+// Package remote is the "remote" authorizer: it POSTs the original request
+// body, with its Content-Type and Authorization and any configured header
+// templates, to a fixed URL and lets the status decide (Oathkeeper §7.2).
+//
+// Status mapping: 200 allows; 403 is a 403 (remote_denied); 429 is a 429
+// with the remote's rate-limit headers (remote_rate_limited); any other
+// status, a redirect, or an answer over the size limit is a 500
+// (remote_unexpected_status, remote_response_too_large); a transport error
+// or timeout is a 503 (remote_unavailable). It never allows on doubt.
+//
+// Differences from Oathkeeper, all on the safe side: the URL is not a
+// template and "{{" in it is rejected (SECURITY_CASES D-01); every attempt
+// has a timeout and retries (only with a retry block, only on connection
+// errors and 5xx) stop at give_up_after; a header listed in
+// forward_response_headers_to_upstream that the remote did not send is not
+// set to "" but put in Session.RemoveHeaders, so the upstream sees neither
+// an empty value nor a copy the client sent itself.
+//
+// It imports pipeline, pipeline/tmpl and handlers/internal/outbound; it must
+// not import authz, rulestore, envoy or another handler package.
+package remote

@@ -1,0 +1,71 @@
+package remote
+
+import (
+	"context"
+	"errors"
+	"net/http"
+
+	"github.com/portcullis-authz/portcullis/handlers/internal/outbound"
+	"github.com/portcullis-authz/portcullis/pipeline"
+)
+
+// reasonPrefix starts every reason ID of this handler.
+const reasonPrefix = "remote"
+
+// Authorizer asks a remote service whether the request may proceed by
+// POSTing it the original request body. It is immutable after New and
+// safe for concurrent use.
+type Authorizer struct {
+	call    *caller
+	headers []headerTemplate
+	forward []string
+}
+
+// New compiles c (validating it first) into an Authorizer that sends its
+// calls through client.
+func New(c Config, client *outbound.Client) (pipeline.Authorizer, error) {
+	if client == nil {
+		return nil, errors.New("remote: outbound client is required")
+	}
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	call, err := c.caller()
+	if err != nil {
+		return nil, err
+	}
+	call.client = client
+	headers, err := compileHeaders(c.Headers)
+	if err != nil {
+		return nil, err
+	}
+	return &Authorizer{call: call, headers: headers, forward: c.ForwardResponseHeadersToUpstream}, nil
+}
+
+// Authorize POSTs the original body, Content-Type and Authorization plus
+// the rendered headers. 200 allows (and forwards the configured response
+// headers); 403 denies; 429 is passed on; any other answer is a 500 and a
+// failed or timed-out call a 503, so the request never proceeds on doubt.
+func (a *Authorizer) Authorize(ctx context.Context, r *pipeline.Request, s *pipeline.Session) error {
+	h := make(http.Header, 4+len(a.headers))
+	if v := r.Header.Get("content-type"); v != "" {
+		h["Content-Type"] = []string{v}
+	}
+	if v := r.Header.Values("authorization"); len(v) > 0 {
+		h["Authorization"] = v
+	}
+	if err := renderHeaders(h, a.headers, s); err != nil {
+		return pipeline.Internal(reasonPrefix+"_header_invalid", "a configured header could not be rendered", err)
+	}
+	resp, err := a.call.do(ctx, r, h, r.Body)
+	if err != nil {
+		return callError(reasonPrefix, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return statusError(reasonPrefix, resp)
+	}
+	forwardHeaders(s, a.forward, resp.Header)
+	return nil
+}
+
+var _ pipeline.Authorizer = (*Authorizer)(nil)
