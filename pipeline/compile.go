@@ -111,7 +111,13 @@ func Compile(specs []RuleSpec, cfg Config, reg *Registry) (*Snapshot, error) {
 			c.fail(spec.Where(), fmt.Errorf("duplicate rule id %q (also %s)", r.ID, prev.Spec.Where()))
 			continue
 		}
-		for _, m := range spec.Match.Methods {
+		// A URL without a scheme never matches (Oathkeeper's test-stub
+		// rules share one such URL), so it cannot conflict either.
+		methods := spec.Match.Methods
+		if !strings.Contains(spec.Match.URL, "://") {
+			methods = nil
+		}
+		for _, m := range methods {
 			key := strings.ToUpper(m) + " " + spec.Match.URL
 			if prev, dup := patterns[key]; dup {
 				c.fail(spec.Where(), fmt.Errorf("match %s %s conflicts with %s", strings.ToUpper(m), spec.Match.URL, prev.where))

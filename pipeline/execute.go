@@ -81,8 +81,10 @@ func (s *Snapshot) Execute(ctx context.Context, r *Request) (d Decision) {
 	if name, err := rule.authenticate(ctx, r, sess); err != nil {
 		reason := ReasonAuthnFailed
 		if errors.Is(err, ErrSkip) {
-			reason = ReasonNoAuthenticator
-			err = Unauthorized(ReasonNoAuthenticator, "access credentials are missing or not supported by this rule", nil)
+			// Keep the most specific "why not responsible" a handler gave
+			// (mtls_required, api_key_missing, ...) for the decision log.
+			reason = ReasonOf(err, ReasonNoAuthenticator)
+			err = Unauthorized(reason, "access credentials are missing or not supported by this rule", nil)
 		}
 		return s.deny(ctx, rule, r, name, withReason(err, reason))
 	}
@@ -146,6 +148,9 @@ func (rule *Rule) authenticate(ctx context.Context, r *Request, s *Session) (str
 		case err == nil:
 			return a.name, nil
 		case errors.Is(err, ErrSkip):
+			if errors.Is(last, ErrSkip) && ReasonOf(last, "") == "" {
+				last = err
+			}
 			continue
 		case a.fallthrough_:
 			// Keep the failure to report if nobody later succeeds, and

@@ -449,3 +449,22 @@ func TestWhenCIDRAcceptsBothShapes(t *testing.T) {
 		})
 	}
 }
+
+func TestSkipReasonReachesTheDecision(t *testing.T) {
+	r := registry()
+	pipeline.RegisterAuthenticator(r, "mtls_like", func(struct{}) (pipeline.Authenticator, error) {
+		return pipeline.AuthenticatorFunc(func(context.Context, *pipeline.Request, *pipeline.Session) error {
+			return pipeline.Unauthorized("mtls_required", "", pipeline.ErrSkip)
+		}), nil
+	})
+	cfg := config()
+	cfg.Authenticators["mtls_like"] = pipeline.HandlerConfig{Enabled: true}
+	s, err := pipeline.Compile([]pipeline.RuleSpec{rule("r", "https://api.test/<.*>", []pipeline.HandlerSpec{{Handler: "mtls_like"}, h("b", "skip")})}, cfg, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, _ := run(t, s, get("/x"))
+	if d.Allowed || d.Denial.Status != 401 || d.Reason != "mtls_required" {
+		t.Fatalf("status %d reason %q", d.Denial.Status, d.Reason)
+	}
+}

@@ -54,7 +54,13 @@ func New(c Config) (pipeline.ErrorHandler, error) {
 }
 
 // Handles reports whether the when conditions select err for r.
-func (h *Handler) Handles(r *pipeline.Request, err error) bool { return h.when.Match(r, err) }
+//
+// Internal faults (5xx) are never handled: answering a dependency outage
+// with a 401 challenge would tell the client its credentials are wrong and
+// hide the fault from Envoy's stats; the next handler renders it.
+func (h *Handler) Handles(r *pipeline.Request, err error) bool {
+	return pipeline.StatusOf(err) < 500 && h.when.Match(r, err)
+}
 
 // unauthorized is the body, as Oathkeeper's http.Error writes it minus the
 // trailing newline.

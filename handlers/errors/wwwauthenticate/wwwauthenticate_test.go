@@ -109,3 +109,19 @@ func TestHandlesFollowsWhen(t *testing.T) {
 		})
 	}
 }
+
+func TestInternalFaultsAreNotChallenged(t *testing.T) {
+	h, err := New(Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &pipeline.Request{Header: pipeline.Header{}}
+	for _, e := range []error{pipeline.Internal("x", "", nil), pipeline.Unavailable("y", "", nil)} {
+		if h.Handles(r, e) {
+			t.Errorf("%v: a 5xx must not become a 401 challenge", e)
+		}
+	}
+	if !h.Handles(r, pipeline.Unauthorized("z", "", nil)) {
+		t.Error("401 not handled")
+	}
+}
