@@ -1,6 +1,9 @@
-// Package examples holds sample configurations and rules. The quickstart
-// folder is embedded in the binary: `portcullis serve` without --config
-// runs it. Every example is loaded and compiled by this package's tests.
+// Package examples holds sample configurations and rules: quickstart/ (the
+// config `portcullis serve` runs without --config, embedded in the
+// binary), kubernetes/ (ConfigMap, Deployment with gRPC probes, Service)
+// and istio/ (mesh ext_authz provider and a CUSTOM AuthorizationPolicy).
+// Every example is loaded, and every config and rule set compiled, by
+// this package's tests.
 package examples
 
 import (
