@@ -114,12 +114,23 @@ func nameProblem(k string) string {
 // or returns "".
 func valueProblem(v string) string {
 	switch {
-	case hasCTL(v):
-		return "value contains NUL, CR or LF"
+	case hasValueCTL(v):
+		return "value contains a control character"
 	case !utf8.ValidString(v):
 		return "value is not valid UTF-8"
 	}
 	return ""
+}
+
+// hasValueCTL reports control characters RFC 9110 §5.5 does not allow in
+// a field value: everything below 0x20 except HTAB, and DEL.
+func hasValueCTL(v string) bool {
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; (c < 0x20 && c != '\t') || c == 0x7f {
+			return true
+		}
+	}
+	return false
 }
 
 func validName(k string) bool  { return nameProblem(k) == "" }

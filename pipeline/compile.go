@@ -193,6 +193,10 @@ func (c *compiler) rule(spec *RuleSpec) *Rule {
 		if len(spec.Match.Methods) == 0 {
 			c.warnings = append(c.warnings, where+": match.methods is empty, the rule never matches")
 		}
+		if u := spec.Match.URL; strings.HasSuffix(u, "/<.*>") || strings.HasSuffix(u, "/<**>") {
+			c.warnings = append(c.warnings, fmt.Sprintf("%s: match.url %s does not match %s itself (paths are matched without a trailing slash); write %s<(/.*)?> to cover both",
+				where, u, strings.TrimSuffix(strings.TrimSuffix(u, "<.*>"), "<**>"), strings.TrimSuffix(strings.TrimSuffix(strings.TrimSuffix(u, "<.*>"), "<**>"), "/")))
+		}
 		if !strings.Contains(spec.Match.URL, "://") {
 			c.warnings = append(c.warnings, where+": match.url has no scheme, the rule never matches")
 		}

@@ -58,6 +58,9 @@ func (s *Snapshot) Execute(ctx context.Context, r *Request) (d Decision) {
 	} else {
 		hits, err = s.index.Lookup(r.Method, r.Scheme, r.Host, r.Path, buf[:0])
 	}
+	if err == nil && len(hits) <= 1 && r.Context[ContextRuleID] == "" && trailingSlashStripped(r) {
+		hits, err = s.slashGuard(r, hits)
+	}
 	switch {
 	case err != nil:
 		return s.deny(ctx, nil, r, "", Internal(ReasonMatchError, "rule matching failed", err))
@@ -105,6 +108,32 @@ func (s *Snapshot) Execute(ctx context.Context, r *Request) (d Decision) {
 		return s.deny(ctx, rule, r, "", Unavailable(ReasonCanceled, "request canceled", err))
 	}
 	return Decision{Allowed: true, RuleID: rule.ID, Subject: sess.Subject, Session: sess, Reason: ReasonAllowed}
+}
+
+// trailingSlashStripped reports whether normalisation removed a trailing
+// slash the upstream will still see.
+func trailingSlashStripped(r *Request) bool {
+	return len(r.RawPath) > 1 && r.RawPath[len(r.RawPath)-1] == '/' && r.Path != "" && r.Path[len(r.Path)-1] != '/'
+}
+
+// slashGuard closes a gap that Oathkeeper's path cleaning opens: /admin/
+// is matched as /admin, so a rule for /admin/<.*> misses it and a broader
+// rule may catch it, while the upstream serves /admin/. If the path with
+// its slash would have selected a different rule, the request is
+// ambiguous and denied rather than judged by the broader rule
+// (SECURITY_CASES B-10).
+func (s *Snapshot) slashGuard(r *Request, hits []match.Hit) ([]match.Hit, error) {
+	var buf [2]match.Hit
+	alt, err := s.index.Lookup(r.Method, r.Scheme, r.Host, r.Path+"/", buf[:0])
+	if err != nil || len(alt) == 0 || len(hits) == 0 {
+		return hits, err
+	}
+	for _, a := range alt {
+		if a.Index != hits[0].Index {
+			return append(hits, a), nil
+		}
+	}
+	return hits, nil
 }
 
 // ContextRuleID is the Envoy context_extensions key that names the rule

@@ -468,3 +468,32 @@ func TestSkipReasonReachesTheDecision(t *testing.T) {
 		t.Fatalf("status %d reason %q", d.Denial.Status, d.Reason)
 	}
 }
+
+// SECURITY_CASES B-10: /admin/ is matched as /admin, which a rule for
+// /admin/<.*> misses; a broader rule must not silently take it.
+func TestTrailingSlashCannotFallThroughToABroaderRule(t *testing.T) {
+	adm := rule("adm", "https://api.test/admin/<.*>", []pipeline.HandlerSpec{h("adm", "401")})
+	anyRule := rule("any", "https://api.test/<.*>", []pipeline.HandlerSpec{h("any", "")})
+	s := mustCompile(t, adm, anyRule)
+	d, _ := run(t, s, get("/admin/"))
+	if d.Allowed || d.Reason != pipeline.ReasonAmbiguous {
+		t.Fatalf("/admin/: allowed=%v reason=%q", d.Allowed, d.Reason)
+	}
+	// Without the broader rule, Oathkeeper's cleaning stands: no match.
+	only := mustCompile(t, adm)
+	if d, _ := run(t, only, get("/admin/")); d.Allowed || d.Denial.Status != 404 {
+		t.Fatalf("/admin/ alone: %+v", d)
+	}
+	// Where both forms select the same rule nothing changes.
+	single := mustCompile(t, rule("adm2", "https://api.test/admin<(/.*)?>", []pipeline.HandlerSpec{h("a", "")}))
+	if d, _ := run(t, single, get("/admin/")); !d.Allowed || d.RuleID != "adm2" {
+		t.Fatalf("/admin/ with the documented pattern: %+v", d)
+	}
+}
+
+func TestWarnsWhenAPrefixRuleMissesItsBarePath(t *testing.T) {
+	s := mustCompile(t, rule("adm", "https://api.test/admin/<.*>", []pipeline.HandlerSpec{h("a", "")}))
+	if len(s.Warnings) != 1 || !strings.Contains(s.Warnings[0], "write https://api.test/admin<(/.*)?>") {
+		t.Fatalf("warnings %q", s.Warnings)
+	}
+}

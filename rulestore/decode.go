@@ -14,18 +14,17 @@ import (
 // DecodeRules decodes a JSON or YAML array of rules. Unlike Oathkeeper,
 // which ignores unknown keys inside a rule, an unknown key is an error
 // naming the file, the rule and the key: a typo such as "authorizers" for
-// "authorizer" must not silently change a rule's meaning. Empty input is
-// an empty rule set.
+// "authorizer" must not silently change a rule's meaning. An empty file is
+// an error; "[]" is an empty rule list.
 func DecodeRules(name string, data []byte) ([]pipeline.RuleSpec, error) {
-	if len(bytes.TrimSpace(data)) == 0 {
-		return nil, nil
-	}
 	js, err := yaml.YAMLToJSON(data)
 	if err != nil {
 		return nil, fmt.Errorf("%s: parse rules: %w", name, err)
 	}
-	if bytes.Equal(bytes.TrimSpace(js), []byte("null")) {
-		return nil, nil
+	// An empty file is far more often a write caught halfway (or a broken
+	// deploy) than a wish to drop every rule; "[]" says that explicitly.
+	if t := bytes.TrimSpace(js); len(t) == 0 || bytes.Equal(t, []byte("null")) {
+		return nil, fmt.Errorf("%s: file is empty (write [] for a file without rules)", name)
 	}
 	var raw []json.RawMessage
 	if err := json.Unmarshal(js, &raw); err != nil {

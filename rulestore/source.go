@@ -34,6 +34,9 @@ type FileSource struct {
 	// Debounce groups bursts of file events (editors, ConfigMap swaps)
 	// into one reload. Default 200ms.
 	Debounce time.Duration
+	// OnError, when set, is told about reloads that failed before
+	// compiling (unreadable or undecodable files), e.g. Store.RecordFailure.
+	OnError func(error)
 }
 
 type repo struct {
@@ -265,6 +268,9 @@ func (s *FileSource) reload(last string, apply ApplyFunc) string {
 	specs, version, err := s.Load()
 	if err != nil {
 		s.log.Error("rules rejected, previous rules stay in force", zap.Error(err))
+		if s.OnError != nil {
+			s.OnError(err)
+		}
 		return last
 	}
 	if version == last {

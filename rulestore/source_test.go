@@ -65,8 +65,11 @@ func TestDecodeErrorsNameFileRuleAndField(t *testing.T) {
 			}
 		})
 	}
-	if specs, err := rulestore.DecodeRules("empty.yaml", []byte("\n# nothing\n")); err != nil || len(specs) != 0 {
-		t.Fatalf("empty file: %v %v", specs, err)
+	if _, err := rulestore.DecodeRules("empty.yaml", []byte("\n# nothing\n")); err == nil || !strings.Contains(err.Error(), "empty.yaml: file is empty (write [] for a file without rules)") {
+		t.Fatalf("empty file: %v", err)
+	}
+	if specs, err := rulestore.DecodeRules("none.yaml", []byte("[]")); err != nil || len(specs) != 0 {
+		t.Fatalf("explicit empty list: %v %v", specs, err)
 	}
 }
 
@@ -132,6 +135,7 @@ func watch(t *testing.T, repos []string, store *rulestore.Store) {
 		t.Fatal(err)
 	}
 	src.Debounce = 20 * time.Millisecond
+	src.OnError = store.RecordFailure
 	specs, version, err := src.Load()
 	if err != nil {
 		t.Fatal(err)
@@ -179,6 +183,16 @@ func TestFileReloadAppliesGoodAndRejectsBad(t *testing.T) {
 	time.Sleep(100 * time.Millisecond)
 	if decide(t, store) != 403 {
 		t.Fatal("unparsable file replaced the last good rules")
+	}
+	// SECURITY_CASES E-13: an emptied file, or an empty rule set, does not
+	// replace the rules in force.
+	for _, doc := range []string{"", "[]"} {
+		failures := store.Status().Failures
+		write(t, file, doc)
+		waitFor(t, "rejection of "+doc, func() bool { return store.Status().Failures > failures })
+		if decide(t, store) != 403 {
+			t.Fatalf("%q replaced the last good rules", doc)
+		}
 	}
 	write(t, file, ruleDoc("allow"))
 	waitFor(t, "recovery", func() bool { return decide(t, store) == 200 })

@@ -1,6 +1,7 @@
 package rulestore
 
 import (
+	"errors"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -62,7 +63,14 @@ func (s *Store) OnChange(f func(*pipeline.Snapshot)) {
 // is valid. On error the previous snapshot stays in force and the error
 // (naming file, rule and field) is returned and kept in Status.
 func (s *Store) Apply(specs []pipeline.RuleSpec, version string) error {
-	snap, err := pipeline.Compile(specs, s.cfg, s.reg)
+	var snap *pipeline.Snapshot
+	var err error
+	if len(specs) == 0 {
+		// Every request would be denied: keep what serves instead.
+		err = errors.New("the rule set is empty: no rule would match any request")
+	} else {
+		snap, err = pipeline.Compile(specs, s.cfg, s.reg)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err != nil {
@@ -83,6 +91,15 @@ func (s *Store) Apply(specs []pipeline.RuleSpec, version string) error {
 		f(snap)
 	}
 	return nil
+}
+
+// RecordFailure counts a rule set that was rejected before it reached
+// Apply (a file that could not be read or decoded).
+func (s *Store) RecordFailure(err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.status.Failures++
+	s.status.LastError = err.Error()
 }
 
 // Status returns the reload status.

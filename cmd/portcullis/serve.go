@@ -84,6 +84,7 @@ func serve(ctx context.Context, configPath string, drain time.Duration) error {
 	if err != nil {
 		return err
 	}
+	src.OnError = store.RecordFailure
 	specs, version, err := src.Load()
 	if err == nil {
 		err = store.Apply(specs, version)

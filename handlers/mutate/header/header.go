@@ -73,13 +73,16 @@ func isTokenChar(c byte) bool {
 }
 
 // ValidValue rejects values a header cannot carry: CR, LF and NUL would
-// split or truncate the header (SECURITY_CASES C-05).
+// split or truncate the header, and RFC 9110 §5.5 allows no other control
+// character but HTAB either (SECURITY_CASES C-05).
 func ValidValue(v string, max int) error {
 	if len(v) > max {
 		return fmt.Errorf("value is %d bytes, limit %d", len(v), max)
 	}
-	if strings.ContainsAny(v, "\r\n\x00") {
-		return errors.New("value contains CR, LF or NUL")
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; (c < 0x20 && c != '\t') || c == 0x7f {
+			return errors.New("value contains a control character")
+		}
 	}
 	return nil
 }

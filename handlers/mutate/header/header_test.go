@@ -68,7 +68,7 @@ func TestUnsafeValuesFailClosed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, sub := range []string{"alice\r\nX-Admin: true", "a\nb", "a\x00b", strings.Repeat("g", 65)} {
+	for _, sub := range []string{"alice\r\nX-Admin: true", "a\nb", "a\x00b", "\x7f", "a\x1bb", strings.Repeat("g", 65)} {
 		s := &pipeline.Session{Subject: sub}
 		err := m.Mutate(context.Background(), &pipeline.Request{}, s)
 		if !errors.Is(err, pipeline.ErrInternal) {
