@@ -10,9 +10,12 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"regexp"
 	"text/template"
 
 	"github.com/Masterminds/sprig/v3"
+
+	"github.com/portcullis-authz/portcullis/pipeline"
 )
 
 var (
@@ -61,7 +64,13 @@ func Funcs() template.FuncMap {
 type Template struct {
 	t   *template.Template
 	src string
+	// subjectOnly marks "{{ .Subject }}" and "{{ print .Subject }}", the
+	// most common header template, which Execute answers without
+	// text/template's reflection when the data is a *pipeline.Session.
+	subjectOnly bool
 }
+
+var subjectOnly = regexp.MustCompile(`^\{\{-?\s*(print\s+)?\.Subject\s*-?\}\}$`)
 
 var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
@@ -72,7 +81,7 @@ func Parse(name, text string) (*Template, error) {
 	if err != nil {
 		return nil, fmt.Errorf("parse template: %w", err)
 	}
-	return &Template{t: t, src: text}, nil
+	return &Template{t: t, src: text, subjectOnly: subjectOnly.MatchString(text)}, nil
 }
 
 // MustParse is Parse for templates known to be valid; it panics otherwise.
@@ -95,6 +104,11 @@ func (t *Template) IsStatic() bool { return !strings.Contains(t.src, "{{") }
 func (t *Template) Execute(data any) (string, error) {
 	if t.IsStatic() {
 		return t.src, nil
+	}
+	if t.subjectOnly {
+		if s, ok := data.(*pipeline.Session); ok && s != nil {
+			return s.Subject, nil
+		}
 	}
 	buf := bufPool.Get().(*bytes.Buffer)
 	buf.Reset()

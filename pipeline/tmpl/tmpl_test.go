@@ -2,7 +2,11 @@ package tmpl
 
 import (
 	"net/url"
+	"strings"
 	"testing"
+	"text/template"
+
+	"github.com/portcullis-authz/portcullis/pipeline"
 )
 
 type session struct {
@@ -77,11 +81,33 @@ func TestExecuteJSONRejectsBrokenOutput(t *testing.T) {
 
 func BenchmarkExecuteHeader(b *testing.B) {
 	tp := MustParse("h", "{{ print .Subject }}")
-	s := session{Subject: "alice"}
+	s := &pipeline.Session{Subject: "alice"}
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := tp.Execute(s); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+func TestSubjectFastPathMatchesTemplateEngine(t *testing.T) {
+	for _, text := range []string{"{{ .Subject }}", "{{print .Subject}}", "{{- .Subject -}}", "{{ .Subject }}x"} {
+		tp := MustParse("s", text)
+		s := &pipeline.Session{Subject: "alice"}
+		got, err := tp.Execute(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := template.Must(template.New("x").Funcs(Funcs()).Parse(text)).Clone()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var b strings.Builder
+		if err := want.Execute(&b, s); err != nil {
+			t.Fatal(err)
+		}
+		if got != b.String() {
+			t.Errorf("%q: got %q, engine %q", text, got, b.String())
 		}
 	}
 }
