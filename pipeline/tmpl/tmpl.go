@@ -8,9 +8,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"regexp"
 	"strings"
 	"sync"
-	"regexp"
 	"text/template"
 
 	"github.com/Masterminds/sprig/v3"
