@@ -79,6 +79,8 @@ func startPortcullis(t *testing.T, dir string, args ...string) *process {
 	p := &process{grpcAddr: fmt.Sprintf("127.0.0.1:%d", grpcPort), apiAddr: fmt.Sprintf("127.0.0.1:%d", apiPort), done: make(chan error, 1)}
 	p.cmd = exec.Command(binary, args...)
 	p.cmd.Dir = dir
+	// If the test binary dies (timeout, ^C), the server dies with it.
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	p.cmd.Env = append(os.Environ(),
 		"PORTCULLIS_SERVE_GRPC_HOST=127.0.0.1", fmt.Sprintf("PORTCULLIS_SERVE_GRPC_PORT=%d", grpcPort),
 		"PORTCULLIS_SERVE_API_HOST=127.0.0.1", fmt.Sprintf("PORTCULLIS_SERVE_API_PORT=%d", apiPort),

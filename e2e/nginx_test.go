@@ -97,7 +97,7 @@ func TestNginxAuthRequest(t *testing.T) {
 	cmd.Stdout, cmd.Stderr = out, out
 	// nginx's workers inherit stdout; stop the whole process group so
 	// Wait does not block on a surviving worker.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	cmd.WaitDelay = 5 * time.Second
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
