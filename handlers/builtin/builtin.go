@@ -32,6 +32,7 @@ import (
 	"github.com/portcullis-authz/portcullis/handlers/internal/jwks"
 	"github.com/portcullis-authz/portcullis/handlers/internal/oauth2cc"
 	"github.com/portcullis-authz/portcullis/handlers/internal/outbound"
+	"github.com/portcullis-authz/portcullis/handlers/internal/remotecall"
 	"github.com/portcullis-authz/portcullis/handlers/internal/session"
 	"github.com/portcullis-authz/portcullis/handlers/mutate/cookie"
 	"github.com/portcullis-authz/portcullis/handlers/mutate/envoyresp"
@@ -81,9 +82,9 @@ func NewDeps(log *zap.Logger) *Deps {
 	d.IDTokens = idtoken.NewSigners(idtoken.Options{Client: d.HTTP, Logger: log.Named("id_token")})
 	// Each cache is bounded in entries and bytes; all are shared by every
 	// rule and survive reloads, keyed by a digest of the call's config.
-	d.Introspection = introspection.NewCache(session.CacheOptions{MaxEntries: 100_000, MaxBytes: 64 << 20})
-	d.Sessions = session.NewStoreCache(session.CacheOptions{MaxEntries: 100_000, MaxBytes: 64 << 20})
-	d.Tokens = oauth2cc.NewCache(session.CacheOptions{MaxEntries: 1000})
+	d.Introspection = introspection.NewCache(remotecall.CacheOptions{MaxEntries: 100_000, MaxBytes: 64 << 20})
+	d.Sessions = session.NewStoreCache(remotecall.CacheOptions{MaxEntries: 100_000, MaxBytes: 64 << 20})
+	d.Tokens = oauth2cc.NewCache(remotecall.CacheOptions{MaxEntries: 1000})
 	d.Hydrations = hydrator.NewCache(10_000, 64<<20)
 
 	ctx, cancel := context.WithCancel(context.Background())

@@ -10,7 +10,7 @@ import (
 
 	"github.com/portcullis-authz/portcullis/handlers/internal/oauth2cc"
 	"github.com/portcullis-authz/portcullis/handlers/internal/outbound"
-	"github.com/portcullis-authz/portcullis/handlers/internal/session"
+	"github.com/portcullis-authz/portcullis/handlers/internal/remotecall"
 	"github.com/portcullis-authz/portcullis/handlers/internal/token"
 	"github.com/portcullis-authz/portcullis/pipeline"
 )
@@ -26,7 +26,7 @@ type Config struct {
 	RequiredScope []string `json:"required_scope"`
 	// Retry bounds the grant: give_up_after is the deadline of all
 	// attempts (default 1s), max_delay the longest pause between them.
-	Retry session.RetryConfig `json:"retry"`
+	Retry remotecall.RetryConfig `json:"retry"`
 	// Cache reuses issued tokens, so a known client is not re-checked
 	// until its token (or cache.ttl) expires.
 	Cache CacheConfig `json:"cache"`
@@ -49,7 +49,7 @@ type CacheConfig struct {
 // Validate applies defaults and checks every key.
 func (c *Config) Validate() error {
 	var errs []error
-	if _, err := session.ParseURL(c.TokenURL); err != nil {
+	if _, err := remotecall.ParseURL(c.TokenURL); err != nil {
 		errs = append(errs, fmt.Errorf("token_url: %w", err))
 	}
 	for i, s := range c.RequiredScope {

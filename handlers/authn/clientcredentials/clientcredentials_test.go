@@ -18,7 +18,7 @@ import (
 
 	"github.com/portcullis-authz/portcullis/handlers/internal/oauth2cc"
 	"github.com/portcullis-authz/portcullis/handlers/internal/outbound"
-	"github.com/portcullis-authz/portcullis/handlers/internal/session"
+	"github.com/portcullis-authz/portcullis/handlers/internal/remotecall"
 	"github.com/portcullis-authz/portcullis/pipeline"
 )
 
@@ -74,7 +74,7 @@ func build(t *testing.T, raw map[string]any) (pipeline.Authenticator, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
-	return New(c, outbound.New(outbound.Options{}), oauth2cc.NewCache(session.CacheOptions{}))
+	return New(c, outbound.New(outbound.Options{}), oauth2cc.NewCache(remotecall.CacheOptions{}))
 }
 
 func basic(user, pass string) *pipeline.Request {

@@ -13,6 +13,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/portcullis-authz/portcullis/handlers/internal/outbound"
+	"github.com/portcullis-authz/portcullis/handlers/internal/remotecall"
 	"github.com/portcullis-authz/portcullis/handlers/internal/session"
 	"github.com/portcullis-authz/portcullis/pipeline"
 )
@@ -44,7 +45,7 @@ func build(t *testing.T, raw map[string]any) (pipeline.Authenticator, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
-	return New(c, outbound.New(outbound.Options{}), session.NewStoreCache(session.CacheOptions{}))
+	return New(c, outbound.New(outbound.Options{}), session.NewStoreCache(remotecall.CacheOptions{}))
 }
 
 func req(cookie ...string) *pipeline.Request {

@@ -10,7 +10,7 @@ import (
 
 	"github.com/portcullis-authz/portcullis/handlers/internal/oauth2cc"
 	"github.com/portcullis-authz/portcullis/handlers/internal/outbound"
-	"github.com/portcullis-authz/portcullis/handlers/internal/session"
+	"github.com/portcullis-authz/portcullis/handlers/internal/remotecall"
 	"github.com/portcullis-authz/portcullis/pipeline"
 )
 
@@ -37,27 +37,21 @@ func (a *Authenticator) introspect(ctx context.Context, r *pipeline.Request, tok
 	if err != nil {
 		return nil, err
 	}
-	body := a.form(tok)
-	resp, err := a.retry.Do(ctx, func(ctx context.Context) (*outbound.Response, error) {
-		req, err := http.NewRequest(http.MethodPost, a.url, strings.NewReader(body))
-		if err != nil {
-			return nil, err
-		}
-		for _, kv := range a.headers {
-			req.Header.Set(kv[0], kv[1])
-		}
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		if req.Header.Get("Accept") == "" {
-			req.Header.Set("Accept", "application/json")
-		}
-		if auth != "" {
-			req.Header.Set("Authorization", auth)
-		}
-		if a.preserveHost {
-			req.Header.Set("X-Forwarded-Host", r.Host)
-		}
-		return a.client.Do(ctx, req, r)
-	})
+	h := make(http.Header, len(a.headers)+4)
+	for _, kv := range a.headers {
+		h.Set(kv[0], kv[1])
+	}
+	h.Set("Content-Type", "application/x-www-form-urlencoded")
+	if h.Get("Accept") == "" {
+		h.Set("Accept", "application/json")
+	}
+	if auth != "" {
+		h.Set("Authorization", auth)
+	}
+	if a.preserveHost {
+		h.Set("X-Forwarded-Host", r.Host)
+	}
+	resp, err := a.endpoint.Post(ctx, r, h, []byte(a.form(tok)))
 	switch {
 	case errors.Is(err, outbound.ErrRedirect):
 		return nil, pipeline.Internal(IDRedirect, "the introspection endpoint answered with a redirect", err)
@@ -68,7 +62,7 @@ func (a *Authenticator) introspect(ctx context.Context, r *pipeline.Request, tok
 	case err != nil:
 		return nil, pipeline.Unavailable(IDUnavailable, "the introspection endpoint could not be reached", err)
 	case resp.StatusCode == http.StatusTooManyRequests:
-		return nil, session.RateLimited(IDRateLimited, "the introspection endpoint is rate limiting requests", resp)
+		return nil, remotecall.RateLimited(IDRateLimited, "the introspection endpoint is rate limiting requests", resp)
 	case resp.StatusCode != http.StatusOK:
 		if a.preauth != nil && (resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden) {
 			// The endpoint may have revoked the pre-authorization token;

@@ -6,8 +6,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/portcullis-authz/portcullis/handlers/internal/remotecall"
 	"github.com/portcullis-authz/portcullis/handlers/internal/scope"
-	"github.com/portcullis-authz/portcullis/handlers/internal/session"
 	"github.com/portcullis-authz/portcullis/handlers/internal/token"
 	"github.com/portcullis-authz/portcullis/pipeline"
 )
@@ -47,7 +47,7 @@ type Config struct {
 	PreAuthorization *PreAuthorization `json:"pre_authorization"`
 	// Retry bounds the call: give_up_after is the deadline of all attempts
 	// (default 1s), max_delay the longest pause between them (100ms).
-	Retry session.RetryConfig `json:"retry"`
+	Retry remotecall.RetryConfig `json:"retry"`
 	// Cache reuses answers; every check still runs on a cached answer.
 	Cache CacheConfig `json:"cache"`
 	// Timeout bounds one attempt (Portcullis addition; default: the whole
@@ -94,7 +94,7 @@ func (c *Config) Validate() error {
 			errs = append(errs, err)
 		}
 	}
-	if _, err := session.ParseURL(c.IntrospectionURL); err != nil {
+	if _, err := remotecall.ParseURL(c.IntrospectionURL); err != nil {
 		add(fmt.Errorf("introspection_url: %w", err))
 	}
 	if _, err := scope.Parse(c.ScopeStrategy); err != nil {
@@ -111,7 +111,7 @@ func (c *Config) Validate() error {
 		}
 	}
 	for k, v := range c.IntrospectionRequestHeaders {
-		if !session.ValidToken(k) {
+		if !remotecall.ValidToken(k) {
 			add(fmt.Errorf("introspection_request_headers: invalid header name %q", k))
 		} else if strings.ContainsAny(v, "\r\n\x00") {
 			add(fmt.Errorf("introspection_request_headers.%s: value contains a control character", k))
@@ -127,7 +127,7 @@ func (c *Config) Validate() error {
 		if p.ClientSecret == "" {
 			add(errors.New("pre_authorization.client_secret: is required when enabled"))
 		}
-		if _, err := session.ParseURL(p.TokenURL); err != nil {
+		if _, err := remotecall.ParseURL(p.TokenURL); err != nil {
 			add(fmt.Errorf("pre_authorization.token_url: %w", err))
 		}
 	}

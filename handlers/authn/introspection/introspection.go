@@ -12,8 +12,8 @@ import (
 
 	"github.com/portcullis-authz/portcullis/handlers/internal/oauth2cc"
 	"github.com/portcullis-authz/portcullis/handlers/internal/outbound"
+	"github.com/portcullis-authz/portcullis/handlers/internal/remotecall"
 	"github.com/portcullis-authz/portcullis/handlers/internal/scope"
-	"github.com/portcullis-authz/portcullis/handlers/internal/session"
 	"github.com/portcullis-authz/portcullis/handlers/internal/token"
 	"github.com/portcullis-authz/portcullis/pipeline"
 )
@@ -22,17 +22,17 @@ import (
 // keyed by a salted digest of the token, the introspection URL and every
 // option that shapes the call (GHSA-4mq7-pvjg-xp2r); the checks of the rule
 // at hand run again on every hit.
-type Cache = session.Cache[*result]
+type Cache = remotecall.Cache[*result]
 
 // NewCache returns an introspection Cache.
-func NewCache(o session.CacheOptions) *Cache { return session.NewCache[*result](o) }
+func NewCache(o remotecall.CacheOptions) *Cache { return remotecall.NewCache[*result](o) }
 
 // Authenticator validates opaque tokens at an RFC 7662 introspection
 // endpoint. It is immutable and safe for concurrent use.
 type Authenticator struct {
 	from         *token.From
 	prefix       string
-	url          string
+	endpoint     remotecall.Endpoint
 	scopeParam   string // sent as scope when the strategy is none
 	strategy     scope.Strategy
 	scopes       []string
@@ -40,14 +40,12 @@ type Authenticator struct {
 	issuers      []string
 	preserveHost bool
 	headers      [][2]string // canonical name, value; sorted
-	retry        session.Retry
 	preauth      *oauth2cc.Source
 	preID        string
 	preSecret    string
 	cache        *Cache
 	ttl          time.Duration
 	config       [sha256.Size]byte
-	client       *outbound.Client
 	now          func() time.Time
 }
 
@@ -61,13 +59,13 @@ func New(c Config, client *outbound.Client, cache *Cache, tokens *oauth2cc.Cache
 	if client == nil {
 		return nil, errors.New("introspection: no outbound client")
 	}
-	u, _ := session.ParseURL(c.IntrospectionURL)
+	u, _ := remotecall.ParseURL(c.IntrospectionURL)
 	st, _ := scope.Parse(c.ScopeStrategy)
 	a := &Authenticator{
-		from: c.TokenFrom, prefix: c.Prefix, url: u.String(), strategy: st,
+		from: c.TokenFrom, prefix: c.Prefix, strategy: st,
 		scopes: c.RequiredScope, audience: c.TargetAudience,
-		issuers: c.TrustedIssuers, preserveHost: c.PreserveHost,
-		retry: c.Retry.Policy(c.Timeout.Std()), client: client, now: time.Now,
+		issuers: c.TrustedIssuers, preserveHost: c.PreserveHost, now: time.Now,
+		endpoint: remotecall.Endpoint{Client: client, URL: u, Retry: c.Retry.Policy(c.Timeout.Std())},
 	}
 	if st == scope.None && len(c.RequiredScope) > 0 {
 		a.scopeParam = strings.Join(c.RequiredScope, " ")
@@ -81,7 +79,7 @@ func New(c Config, client *outbound.Client, cache *Cache, tokens *oauth2cc.Cache
 			return nil, errors.New("pre_authorization: the service provides no token cache")
 		}
 		src, err := oauth2cc.New(oauth2cc.Options{TokenURL: p.TokenURL, Scopes: p.Scope, Audience: p.Audience,
-			Retry: a.retry, Cache: true, NoExpiryTTL: time.Hour}, client, tokens)
+			Retry: a.endpoint.Retry, Cache: true, NoExpiryTTL: time.Hour}, client, tokens)
 		if err != nil {
 			return nil, err
 		}
@@ -100,7 +98,7 @@ func New(c Config, client *outbound.Client, cache *Cache, tokens *oauth2cc.Cache
 	if p := c.PreAuthorization; p != nil && p.Enabled {
 		pre = append([]string{p.TokenURL, p.ClientID, p.Audience}, p.Scope...)
 	}
-	b, err := json.Marshal([]any{a.url, a.scopeParam, a.headers, a.preserveHost, pre})
+	b, err := json.Marshal([]any{u.String(), a.scopeParam, a.headers, a.preserveHost, pre})
 	if err != nil {
 		return nil, err
 	}
@@ -119,7 +117,7 @@ func (a *Authenticator) Authenticate(ctx context.Context, r *pipeline.Request, s
 	if tok == "" || !strings.HasPrefix(tok, a.prefix) {
 		return pipeline.ErrSkip
 	}
-	var key session.Key
+	var key remotecall.Key
 	var res *result
 	if a.cache != nil {
 		h := a.cache.NewHasher().Bytes(a.config[:]).String(tok)

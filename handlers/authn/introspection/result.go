@@ -9,8 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/portcullis-authz/portcullis/handlers/internal/remotecall"
 	"github.com/portcullis-authz/portcullis/handlers/internal/scope"
-	"github.com/portcullis-authz/portcullis/handlers/internal/session"
 	"github.com/portcullis-authz/portcullis/pipeline"
 )
 
@@ -52,7 +52,7 @@ var errInvalid = errors.New("invalid introspection response")
 // type (active: "true", exp: "123", aud: 5) fails the whole answer, as does
 // a repeated member (D-17).
 func parse(body []byte) (*result, error) {
-	if err := session.CheckJSON(body); err != nil {
+	if err := remotecall.CheckJSON(body); err != nil {
 		return nil, fmt.Errorf("%w: %w", errInvalid, err)
 	}
 	var m map[string]json.RawMessage

@@ -12,7 +12,7 @@ import (
 
 	"github.com/portcullis-authz/portcullis/handlers/internal/oauth2cc"
 	"github.com/portcullis-authz/portcullis/handlers/internal/outbound"
-	"github.com/portcullis-authz/portcullis/handlers/internal/session"
+	"github.com/portcullis-authz/portcullis/handlers/internal/remotecall"
 	"github.com/portcullis-authz/portcullis/pipeline"
 )
 
@@ -75,8 +75,8 @@ type deps struct {
 }
 
 func newDeps() *deps {
-	return &deps{client: outbound.New(outbound.Options{}), cache: NewCache(session.CacheOptions{}),
-		tokens: oauth2cc.NewCache(session.CacheOptions{}), now: time.Now()}
+	return &deps{client: outbound.New(outbound.Options{}), cache: NewCache(remotecall.CacheOptions{}),
+		tokens: oauth2cc.NewCache(remotecall.CacheOptions{}), now: time.Now()}
 }
 
 // build decodes raw strictly, as the registry does, and builds an

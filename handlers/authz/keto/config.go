@@ -6,6 +6,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/portcullis-authz/portcullis/handlers/internal/outbound"
+	"github.com/portcullis-authz/portcullis/handlers/internal/remotecall"
 	"github.com/portcullis-authz/portcullis/pipeline"
 )
 
@@ -43,7 +45,9 @@ type Config struct {
 // than once.
 func (c *Config) Validate() error {
 	var errs []error
-	if u, err := parseEndpoint(c.BaseURL); err != nil {
+	if c.BaseURL == "" {
+		errs = append(errs, errors.New("base_url: required"))
+	} else if u, err := remotecall.ParseURL(c.BaseURL); err != nil {
 		errs = append(errs, fmt.Errorf("base_url: %w", err))
 	} else if u.RawQuery != "" || u.ForceQuery {
 		errs = append(errs, errors.New("base_url: query not allowed"))
@@ -69,14 +73,11 @@ func (c *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// caller builds the call settings from a validated config: one attempt to
-// {base_url}/engines/acp/ory/{flavor}/allowed.
-func (c *Config) caller() (*caller, error) {
-	u, err := parseEndpoint(c.BaseURL)
-	if err != nil {
-		return nil, fmt.Errorf("base_url: %w", err)
-	}
+// endpoint builds the call settings from a validated config: one attempt
+// to {base_url}/engines/acp/ory/{flavor}/allowed.
+func (c *Config) endpoint(client *outbound.Client) *remotecall.Endpoint {
+	u, _ := remotecall.ParseURL(c.BaseURL) // checked by Validate
 	u.Path = strings.TrimRight(u.Path, "/") + "/engines/acp/ory/" + c.Flavor + "/allowed"
 	u.RawPath = ""
-	return &caller{url: u, timeout: c.Timeout.Std()}, nil
+	return &remotecall.Endpoint{Client: client, URL: u, Retry: remotecall.AuthorizerPolicy(nil, c.Timeout.Std())}
 }

@@ -17,6 +17,7 @@
 // view of the client, never X-Forwarded-For; with the glob matching
 // strategy captures are empty rather than an error.
 //
-// It imports pipeline, pipeline/tmpl, handlers/internal/outbound and gjson;
-// it must not import authz, rulestore, envoy or another handler package.
+// It imports pipeline, pipeline/tmpl, handlers/internal/outbound,
+// handlers/internal/remotecall and gjson; it must not import authz,
+// rulestore, envoy or another handler package.
 package keto

@@ -11,6 +11,7 @@ import (
 	"github.com/tidwall/gjson"
 
 	"github.com/portcullis-authz/portcullis/handlers/internal/outbound"
+	"github.com/portcullis-authz/portcullis/handlers/internal/remotecall"
 	"github.com/portcullis-authz/portcullis/pipeline"
 	"github.com/portcullis-authz/portcullis/pipeline/tmpl"
 )
@@ -22,7 +23,7 @@ const reasonPrefix = "keto"
 // may perform the action on the resource. It is immutable after New and
 // safe for concurrent use.
 type Authorizer struct {
-	call     *caller
+	call     *remotecall.Endpoint
 	action   *tmpl.Template
 	resource *tmpl.Template
 	subject  *tmpl.Template // nil: the session subject
@@ -38,12 +39,8 @@ func New(c Config, client *outbound.Client) (pipeline.Authorizer, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
-	call, err := c.caller()
-	if err != nil {
-		return nil, err
-	}
-	call.client = client
-	a := &Authorizer{call: call, now: time.Now}
+	a := &Authorizer{call: c.endpoint(client), now: time.Now}
+	var err error
 	for _, f := range []struct {
 		key, text string
 		dst       **tmpl.Template
@@ -98,14 +95,14 @@ func (a *Authorizer) Authorize(ctx context.Context, r *pipeline.Request, s *pipe
 		return pipeline.Internal(reasonPrefix+"_template_failed", "the keto request could not be encoded", err)
 	}
 	h := http.Header{"Content-Type": {"application/json"}}
-	resp, err := a.call.do(ctx, r, h, b)
+	resp, err := a.call.Post(ctx, r, h, b)
 	if err != nil {
-		return callError(reasonPrefix, err)
+		return remotecall.AuthorizerCallError(reasonPrefix, err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return statusError(reasonPrefix, resp)
+		return remotecall.AuthorizerStatusError(reasonPrefix, resp)
 	}
-	if err := checkJSON(resp.Body); err != nil {
+	if err := remotecall.CheckJSON(resp.Body); err != nil {
 		return pipeline.Internal(reasonPrefix+"_response_invalid", "keto's answer is not valid JSON", err)
 	}
 	switch gjson.GetBytes(resp.Body, "allowed").Type {

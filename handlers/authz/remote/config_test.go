@@ -44,7 +44,7 @@ func TestValidateRejectsBadKeysAndAppliesDefaults(t *testing.T) {
 		{name: "remote is required", config: map[string]any{}, wantErr: "remote: required"},
 		{name: "remote with unsupported scheme", config: map[string]any{"remote": "htp://a.test"}, wantErr: `remote: unsupported scheme "htp"`},
 		{name: "remote without host", config: map[string]any{"remote": "https:///path"}, wantErr: "remote: missing host"},
-		{name: "remote with fragment", config: map[string]any{"remote": "https://a.test/x#frag"}, wantErr: "remote: fragment not allowed"},
+		{name: "remote with fragment", config: map[string]any{"remote": "https://a.test/x#frag"}, wantErr: "remote: must not have a fragment"},
 		{name: "unparsable remote does not echo the URL", config: map[string]any{"remote": "https://user:s3cret@a.test:port/"}, wantErr: "remote: invalid URL"},
 		{name: "header name with a space", config: map[string]any{"remote": "http://a.test", "headers": map[string]any{"X Y": "v"}}, wantErr: `headers: invalid header name "X Y"`},
 		{name: "host header is reserved", config: map[string]any{"remote": "http://a.test", "headers": map[string]any{"Host": "evil.test"}}, wantErr: `headers["Host"]: header may not be set by config`},

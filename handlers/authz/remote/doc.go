@@ -16,6 +16,11 @@
 // set to "" but put in Session.RemoveHeaders, so the upstream sees neither
 // an empty value nor a copy the client sent itself.
 //
-// It imports pipeline, pipeline/tmpl and handlers/internal/outbound; it must
-// not import authz, rulestore, envoy or another handler package.
+// The call, its retries, the header templates and the status mapping are
+// shared with remote_json and keto_engine_acp_ory through
+// handlers/internal/remotecall.
+//
+// It imports pipeline, handlers/internal/outbound and
+// handlers/internal/remotecall; it must not import authz, rulestore, envoy
+// or another handler package.
 package remote

@@ -6,6 +6,7 @@ import (
 	"net/http"
 
 	"github.com/portcullis-authz/portcullis/handlers/internal/outbound"
+	"github.com/portcullis-authz/portcullis/handlers/internal/remotecall"
 	"github.com/portcullis-authz/portcullis/pipeline"
 )
 
@@ -16,8 +17,8 @@ const reasonPrefix = "remote"
 // POSTing it the original request body. It is immutable after New and
 // safe for concurrent use.
 type Authorizer struct {
-	call    *caller
-	headers []headerTemplate
+	call    *remotecall.Endpoint
+	headers remotecall.HeaderTemplates
 	forward []string
 }
 
@@ -30,16 +31,11 @@ func New(c Config, client *outbound.Client) (pipeline.Authorizer, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
-	call, err := c.caller()
+	headers, err := remotecall.CompileHeaders(c.Headers)
 	if err != nil {
 		return nil, err
 	}
-	call.client = client
-	headers, err := compileHeaders(c.Headers)
-	if err != nil {
-		return nil, err
-	}
-	return &Authorizer{call: call, headers: headers, forward: c.ForwardResponseHeadersToUpstream}, nil
+	return &Authorizer{call: c.endpoint(client), headers: headers, forward: c.ForwardResponseHeadersToUpstream}, nil
 }
 
 // Authorize POSTs the original body, Content-Type and Authorization plus
@@ -54,17 +50,17 @@ func (a *Authorizer) Authorize(ctx context.Context, r *pipeline.Request, s *pipe
 	if v := r.Header.Values("authorization"); len(v) > 0 {
 		h["Authorization"] = v
 	}
-	if err := renderHeaders(h, a.headers, s); err != nil {
+	if err := a.headers.Render(h, s); err != nil {
 		return pipeline.Internal(reasonPrefix+"_header_invalid", "a configured header could not be rendered", err)
 	}
-	resp, err := a.call.do(ctx, r, h, r.Body)
+	resp, err := a.call.Post(ctx, r, h, r.Body)
 	if err != nil {
-		return callError(reasonPrefix, err)
+		return remotecall.AuthorizerCallError(reasonPrefix, err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return statusError(reasonPrefix, resp)
+		return remotecall.AuthorizerStatusError(reasonPrefix, resp)
 	}
-	forwardHeaders(s, a.forward, resp.Header)
+	remotecall.ForwardHeaders(s, a.forward, resp.Header)
 	return nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/portcullis-authz/portcullis/handlers/internal/remotecall"
 	"github.com/portcullis-authz/portcullis/pipeline"
 )
 
@@ -44,7 +45,7 @@ func TestRetryOnlyOnConnectionErrorsAnd5xx(t *testing.T) {
 				}
 			}
 		}, wantStatus: 200, wantCalls: 2},
-		{name: "persistent 503 stops after the attempt cap", retry: fastRetry(), respond: status(503), wantStatus: 500, wantCalls: maxAttempts},
+		{name: "persistent 503 stops after the attempt cap", retry: fastRetry(), respond: status(503), wantStatus: 500, wantCalls: remotecall.MaxAttempts},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -7,14 +7,16 @@ import (
 	"strings"
 	"time"
 
+	"github.com/portcullis-authz/portcullis/handlers/internal/outbound"
+	"github.com/portcullis-authz/portcullis/handlers/internal/remotecall"
 	"github.com/portcullis-authz/portcullis/pipeline"
 )
 
 // Defaults applied by Validate (see the remote authorizer for the reasons).
 const (
 	DefaultTimeout     = time.Second
-	DefaultGiveUpAfter = time.Second
-	DefaultMaxDelay    = 100 * time.Millisecond
+	DefaultGiveUpAfter = remotecall.DefaultGiveUpAfter
+	DefaultMaxDelay    = remotecall.DefaultMaxDelay
 )
 
 // Config is the remote_json authorizer's config: Oathkeeper's keys plus
@@ -45,20 +47,17 @@ type Config struct {
 }
 
 // Retry bounds retries: connection errors and 5xx answers are retried with
-// jittered exponential backoff of at most MaxDelay until GiveUpAfter has
-// passed since the first attempt.
-type Retry struct {
-	// GiveUpAfter is the budget for all attempts (default 1s).
-	GiveUpAfter pipeline.Duration `json:"give_up_after"`
-	// MaxDelay caps the wait between attempts (default 100ms).
-	MaxDelay pipeline.Duration `json:"max_delay"`
-}
+// jittered exponential backoff of at most max_delay (default 100ms) until
+// give_up_after (default 1s) has passed since the first attempt.
+type Retry = remotecall.RetryConfig
 
 // Validate applies defaults and checks every key; it may be called more
 // than once.
 func (c *Config) Validate() error {
 	var errs []error
-	if _, err := parseEndpoint(c.Remote); err != nil {
+	if c.Remote == "" {
+		errs = append(errs, errors.New("remote: required"))
+	} else if _, err := remotecall.ParseURL(c.Remote); err != nil {
 		errs = append(errs, fmt.Errorf("remote: %w", err))
 	}
 	switch {
@@ -67,13 +66,13 @@ func (c *Config) Validate() error {
 	case !strings.Contains(c.Payload, "{{") && !json.Valid([]byte(c.Payload)):
 		errs = append(errs, errors.New("payload: not a JSON text"))
 	}
-	if err := checkHeaderNames(c.Headers); err != nil {
+	if err := remotecall.CheckHeaderNames(c.Headers); err != nil {
 		errs = append(errs, err)
 	}
-	if err := checkForwardNames(c.ForwardResponseHeadersToUpstream); err != nil {
+	if err := remotecall.CheckForwardNames(c.ForwardResponseHeadersToUpstream); err != nil {
 		errs = append(errs, err)
 	}
-	if c.DecisionPath != "" && (strings.TrimSpace(c.DecisionPath) != c.DecisionPath || !validHeaderValue(c.DecisionPath)) {
+	if c.DecisionPath != "" && (strings.TrimSpace(c.DecisionPath) != c.DecisionPath || !remotecall.ValidHeaderValue(c.DecisionPath)) {
 		errs = append(errs, fmt.Errorf("decision_path: invalid path %q", c.DecisionPath))
 	}
 	switch {
@@ -83,41 +82,15 @@ func (c *Config) Validate() error {
 		c.Timeout = pipeline.Duration(DefaultTimeout)
 	}
 	if c.Retry != nil {
-		if err := c.Retry.validate(); err != nil {
+		if err := c.Retry.ValidateOptional("retry"); err != nil {
 			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)
 }
 
-func (r *Retry) validate() error {
-	if r.GiveUpAfter < 0 {
-		return errors.New("retry.give_up_after: must not be negative")
-	}
-	if r.MaxDelay < 0 {
-		return errors.New("retry.max_delay: must not be negative")
-	}
-	if r.GiveUpAfter == 0 {
-		r.GiveUpAfter = pipeline.Duration(DefaultGiveUpAfter)
-	}
-	if r.MaxDelay == 0 {
-		r.MaxDelay = pipeline.Duration(DefaultMaxDelay)
-	}
-	if r.MaxDelay > r.GiveUpAfter {
-		return fmt.Errorf("retry.max_delay: %s exceeds retry.give_up_after %s", r.MaxDelay.Std(), r.GiveUpAfter.Std())
-	}
-	return nil
-}
-
-// caller builds the call settings from a validated config.
-func (c *Config) caller() (*caller, error) {
-	u, err := parseEndpoint(c.Remote)
-	if err != nil {
-		return nil, fmt.Errorf("remote: %w", err)
-	}
-	cl := &caller{url: u, timeout: c.Timeout.Std()}
-	if c.Retry != nil {
-		cl.budget, cl.maxDelay = c.Retry.GiveUpAfter.Std(), c.Retry.MaxDelay.Std()
-	}
-	return cl, nil
+// endpoint builds the call settings from a validated config.
+func (c *Config) endpoint(client *outbound.Client) *remotecall.Endpoint {
+	u, _ := remotecall.ParseURL(c.Remote) // checked by Validate
+	return &remotecall.Endpoint{Client: client, URL: u, Retry: remotecall.AuthorizerPolicy(c.Retry, c.Timeout.Std())}
 }

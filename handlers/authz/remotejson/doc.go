@@ -16,6 +16,7 @@
 // The URL is not a template (D-01). Retries, timeouts and header
 // forwarding behave as in the remote authorizer.
 //
-// It imports pipeline, pipeline/tmpl, handlers/internal/outbound and gjson;
-// it must not import authz, rulestore, envoy or another handler package.
+// It imports pipeline, pipeline/tmpl, handlers/internal/outbound,
+// handlers/internal/remotecall and gjson; it must not import authz,
+// rulestore, envoy or another handler package.
 package remotejson

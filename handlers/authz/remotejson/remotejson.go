@@ -9,6 +9,7 @@ import (
 	"github.com/tidwall/gjson"
 
 	"github.com/portcullis-authz/portcullis/handlers/internal/outbound"
+	"github.com/portcullis-authz/portcullis/handlers/internal/remotecall"
 	"github.com/portcullis-authz/portcullis/pipeline"
 	"github.com/portcullis-authz/portcullis/pipeline/tmpl"
 )
@@ -20,9 +21,9 @@ const reasonPrefix = "remote_json"
 // service and lets its answer decide. It is immutable after New and safe
 // for concurrent use.
 type Authorizer struct {
-	call         *caller
+	call         *remotecall.Endpoint
 	payload      *tmpl.Template
-	headers      []headerTemplate
+	headers      remotecall.HeaderTemplates
 	forward      []string
 	decisionPath string
 }
@@ -36,20 +37,15 @@ func New(c Config, client *outbound.Client) (pipeline.Authorizer, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
-	call, err := c.caller()
-	if err != nil {
-		return nil, err
-	}
-	call.client = client
 	payload, err := tmpl.Parse("payload", c.Payload)
 	if err != nil {
 		return nil, fmt.Errorf("payload: %w", err)
 	}
-	headers, err := compileHeaders(c.Headers)
+	headers, err := remotecall.CompileHeaders(c.Headers)
 	if err != nil {
 		return nil, err
 	}
-	return &Authorizer{call: call, payload: payload, headers: headers,
+	return &Authorizer{call: c.endpoint(client), payload: payload, headers: headers,
 		forward: c.ForwardResponseHeadersToUpstream, decisionPath: c.DecisionPath}, nil
 }
 
@@ -68,22 +64,22 @@ func (a *Authorizer) Authorize(ctx context.Context, r *pipeline.Request, s *pipe
 	if v := r.Header.Values("authorization"); len(v) > 0 {
 		h["Authorization"] = v
 	}
-	if err := renderHeaders(h, a.headers, s); err != nil {
+	if err := a.headers.Render(h, s); err != nil {
 		return pipeline.Internal(reasonPrefix+"_header_invalid", "a configured header could not be rendered", err)
 	}
-	resp, err := a.call.do(ctx, r, h, body)
+	resp, err := a.call.Post(ctx, r, h, body)
 	if err != nil {
-		return callError(reasonPrefix, err)
+		return remotecall.AuthorizerCallError(reasonPrefix, err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return statusError(reasonPrefix, resp)
+		return remotecall.AuthorizerStatusError(reasonPrefix, resp)
 	}
 	if a.decisionPath != "" {
 		if err := a.decide(resp.Body); err != nil {
 			return err
 		}
 	}
-	forwardHeaders(s, a.forward, resp.Header)
+	remotecall.ForwardHeaders(s, a.forward, resp.Header)
 	return nil
 }
 
@@ -91,7 +87,7 @@ func (a *Authorizer) Authorize(ctx context.Context, r *pipeline.Request, s *pipe
 // duplicate-free JSON value is an unexpected answer (500); false, a missing
 // path or any non-boolean (including the string "true") denies (403).
 func (a *Authorizer) decide(body []byte) error {
-	if err := checkJSON(body); err != nil {
+	if err := remotecall.CheckJSON(body); err != nil {
 		return pipeline.Internal(reasonPrefix+"_response_invalid", "the remote authorizer's answer is not valid JSON", err)
 	}
 	switch res := gjson.GetBytes(body, a.decisionPath); res.Type {

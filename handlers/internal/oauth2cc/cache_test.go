@@ -7,12 +7,12 @@ import (
 	"time"
 
 	"github.com/portcullis-authz/portcullis/handlers/internal/outbound"
-	"github.com/portcullis-authz/portcullis/handlers/internal/session"
+	"github.com/portcullis-authz/portcullis/handlers/internal/remotecall"
 )
 
 func TestTokensAreCachedPerClientAndSecret(t *testing.T) {
 	e := newEndpoint(t, 200, `{"access_token":"at","expires_in":3600}`)
-	s, err := New(Options{TokenURL: e.URL, Cache: true}, outbound.New(outbound.Options{}), NewCache(session.CacheOptions{}))
+	s, err := New(Options{TokenURL: e.URL, Cache: true}, outbound.New(outbound.Options{}), NewCache(remotecall.CacheOptions{}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +63,7 @@ func TestCacheUntil(t *testing.T) {
 func TestConcurrentMissesShareOneGrant(t *testing.T) {
 	e := newEndpoint(t, 200, `{"access_token":"at","expires_in":3600}`)
 	e.gate = make(chan struct{})
-	s, err := New(Options{TokenURL: e.URL, Cache: true}, outbound.New(outbound.Options{}), NewCache(session.CacheOptions{}))
+	s, err := New(Options{TokenURL: e.URL, Cache: true}, outbound.New(outbound.Options{}), NewCache(remotecall.CacheOptions{}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,7 +102,7 @@ func TestConcurrentMissesShareOneGrant(t *testing.T) {
 func TestCallerGivingUpDoesNotCancelTheSharedGrant(t *testing.T) {
 	e := newEndpoint(t, 200, `{"access_token":"at","expires_in":3600}`)
 	e.gate = make(chan struct{})
-	s, err := New(Options{TokenURL: e.URL, Cache: true}, outbound.New(outbound.Options{}), NewCache(session.CacheOptions{}))
+	s, err := New(Options{TokenURL: e.URL, Cache: true}, outbound.New(outbound.Options{}), NewCache(remotecall.CacheOptions{}))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,6 @@
 // the client secret, so no secret sits in memory as a map key.
 //
 // oauth2cc imports pipeline, handlers/internal/outbound and
-// handlers/internal/session. It must not import a handler package, authz,
+// handlers/internal/remotecall. It must not import a handler package, authz,
 // rulestore or envoy.
 package oauth2cc

@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/portcullis-authz/portcullis/handlers/internal/outbound"
-	"github.com/portcullis-authz/portcullis/handlers/internal/session"
+	"github.com/portcullis-authz/portcullis/handlers/internal/remotecall"
 	"github.com/portcullis-authz/portcullis/pipeline"
 )
 
@@ -52,23 +52,15 @@ var ErrInvalidResponse = errors.New("invalid token endpoint response")
 // the header and outbound strips the query.
 func (s *Source) grant(ctx context.Context, in *pipeline.Request, id, secret string) (Token, error) {
 	auth := "Basic " + base64.StdEncoding.EncodeToString([]byte(url.QueryEscape(id)+":"+url.QueryEscape(secret)))
-	resp, err := s.o.Retry.Do(ctx, func(ctx context.Context) (*outbound.Response, error) {
-		req, err := http.NewRequest(http.MethodPost, s.url, strings.NewReader(s.form))
-		if err != nil {
-			return nil, err
-		}
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		req.Header.Set("Accept", "application/json")
-		req.Header.Set("Authorization", auth)
-		return s.client.Do(ctx, req, in)
-	})
+	h := http.Header{"Content-Type": {"application/x-www-form-urlencoded"}, "Accept": {"application/json"}, "Authorization": {auth}}
+	resp, err := s.ep.Post(ctx, in, h, []byte(s.form))
 	if err != nil {
 		return Token{}, err
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		e := &StatusError{StatusCode: resp.StatusCode}
 		if resp.StatusCode == http.StatusTooManyRequests {
-			e.RateLimit = session.RateLimitHeader(resp.Header)
+			e.RateLimit = remotecall.RateLimitHeader(resp.Header)
 		}
 		return Token{}, e
 	}
@@ -88,7 +80,7 @@ func parseToken(resp *outbound.Response, now time.Time) (Token, error) {
 		}
 		t.AccessToken, t.TokenType, expiresIn = v.Get("access_token"), v.Get("token_type"), v.Get("expires_in")
 	} else {
-		if err := session.CheckJSON(resp.Body); err != nil {
+		if err := remotecall.CheckJSON(resp.Body); err != nil {
 			return Token{}, fmt.Errorf("%w: %w", ErrInvalidResponse, err)
 		}
 		// Members are looked up by exact name: encoding/json's

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/portcullis-authz/portcullis/handlers/internal/outbound"
-	"github.com/portcullis-authz/portcullis/handlers/internal/session"
+	"github.com/portcullis-authz/portcullis/handlers/internal/remotecall"
 	"github.com/portcullis-authz/portcullis/pipeline"
 )
 
@@ -21,10 +21,10 @@ const refreshMargin = 10 * time.Second
 // Cache holds issued tokens across rules and reloads. Keys are salted
 // digests of the token URL, scopes, audience, client id and client secret:
 // the secret is never stored in the clear.
-type Cache = session.Cache[Token]
+type Cache = remotecall.Cache[Token]
 
 // NewCache returns a token Cache.
-func NewCache(o session.CacheOptions) *Cache { return session.NewCache[Token](o) }
+func NewCache(o remotecall.CacheOptions) *Cache { return remotecall.NewCache[Token](o) }
 
 // Token is an issued access token. It is a credential: never log it.
 type Token struct {
@@ -45,7 +45,7 @@ type Options struct {
 	// Audience is sent as audience, when not empty (pre_authorization).
 	Audience string
 	// Retry bounds each grant.
-	Retry session.Retry
+	Retry remotecall.Retry
 	// Cache turns token caching on; the Source then needs a Cache.
 	Cache bool
 	// CacheTTL caps how long a token is reused (0: its lifetime only).
@@ -59,16 +59,16 @@ type Options struct {
 // authenticated by HTTP Basic in the header, caches the tokens, and lets
 // only one grant per key run at a time. It is safe for concurrent use.
 type Source struct {
-	url    string
-	form   string // grant_type, scope, audience; no credentials
-	o      Options
-	client *outbound.Client
-	cache  *Cache
-	keys   *session.Keyer
-	now    func() time.Time
+	ep    remotecall.Endpoint
+	url   string // ep.URL, for cache keys
+	form  string // grant_type, scope, audience; no credentials
+	o     Options
+	cache *Cache
+	keys  *remotecall.Keyer
+	now   func() time.Time
 
 	mu     sync.Mutex
-	flight map[session.Key]*grant
+	flight map[remotecall.Key]*grant
 }
 
 type grant struct {
@@ -79,7 +79,7 @@ type grant struct {
 
 // New returns a Source. cache may be nil unless o.Cache is set.
 func New(o Options, client *outbound.Client, cache *Cache) (*Source, error) {
-	u, err := session.ParseURL(o.TokenURL)
+	u, err := remotecall.ParseURL(o.TokenURL)
 	if err != nil {
 		return nil, err
 	}
@@ -90,8 +90,8 @@ func New(o Options, client *outbound.Client, cache *Cache) (*Source, error) {
 		return nil, errors.New("the service provides no token cache")
 	}
 	if o.Retry.Budget <= 0 {
-		o.Retry = session.Retry{MaxDelay: session.DefaultMaxDelay, Budget: session.DefaultGiveUpAfter,
-			AttemptTimeout: session.DefaultGiveUpAfter}
+		o.Retry = remotecall.Retry{MaxDelay: remotecall.DefaultMaxDelay, Budget: remotecall.DefaultGiveUpAfter,
+			AttemptTimeout: remotecall.DefaultGiveUpAfter}
 	}
 	form := url.Values{"grant_type": {"client_credentials"}}
 	if len(o.Scopes) > 0 {
@@ -100,15 +100,15 @@ func New(o Options, client *outbound.Client, cache *Cache) (*Source, error) {
 	if o.Audience != "" {
 		form.Set("audience", o.Audience)
 	}
-	s := &Source{url: u.String(), form: form.Encode(), o: o, client: client, keys: session.NewKeyer(),
-		now: time.Now, flight: map[session.Key]*grant{}}
+	s := &Source{ep: remotecall.Endpoint{Client: client, URL: u, Retry: o.Retry}, url: u.String(), form: form.Encode(),
+		o: o, keys: remotecall.NewKeyer(), now: time.Now, flight: map[remotecall.Key]*grant{}}
 	if o.Cache {
 		s.cache, s.keys = cache, cache.Keyer
 	}
 	return s, nil
 }
 
-func (s *Source) key(id, secret string) session.Key {
+func (s *Source) key(id, secret string) remotecall.Key {
 	return s.keys.NewHasher().String(s.url).String(s.form).String(id).String(secret).Sum()
 }
 
@@ -142,7 +142,7 @@ func (s *Source) Token(ctx context.Context, in *pipeline.Request, id, secret str
 	}
 }
 
-func (s *Source) run(ctx context.Context, in *pipeline.Request, k session.Key, id, secret string, g *grant) {
+func (s *Source) run(ctx context.Context, in *pipeline.Request, k remotecall.Key, id, secret string, g *grant) {
 	g.tok, g.err = s.grant(ctx, in, id, secret)
 	if g.err == nil && s.cache != nil {
 		now := s.now()

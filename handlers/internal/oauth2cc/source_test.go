@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/portcullis-authz/portcullis/handlers/internal/outbound"
-	"github.com/portcullis-authz/portcullis/handlers/internal/session"
+	"github.com/portcullis-authz/portcullis/handlers/internal/remotecall"
 )
 
 // endpoint is a loopback token endpoint.
@@ -130,7 +130,7 @@ func TestGrantErrors(t *testing.T) {
 	for _, status := range []int{400, 401, 404, 429, 500, 503} {
 		t.Run(http.StatusText(status), func(t *testing.T) {
 			e := newEndpoint(t, status, `{"error":"x"}`)
-			s, err := New(Options{TokenURL: e.URL, Retry: session.Retry{MaxDelay: time.Millisecond, Budget: time.Second, AttemptTimeout: time.Second}},
+			s, err := New(Options{TokenURL: e.URL, Retry: remotecall.Retry{MaxDelay: time.Millisecond, Budget: time.Second, AttemptTimeout: time.Second}},
 				outbound.New(outbound.Options{}), nil)
 			if err != nil {
 				t.Fatal(err)

@@ -11,15 +11,16 @@ import (
 	"time"
 
 	"github.com/portcullis-authz/portcullis/handlers/internal/outbound"
+	"github.com/portcullis-authz/portcullis/handlers/internal/remotecall"
 	"github.com/portcullis-authz/portcullis/pipeline"
 )
 
 // StoreCache caches session-store answers (the raw 200 body) across rules
 // and reloads. One instance serves cookie_session and bearer_token.
-type StoreCache = Cache[[]byte]
+type StoreCache = remotecall.Cache[[]byte]
 
 // NewStoreCache returns a StoreCache.
-func NewStoreCache(o CacheOptions) *StoreCache { return NewCache[[]byte](o) }
+func NewStoreCache(o remotecall.CacheOptions) *StoreCache { return remotecall.NewCache[[]byte](o) }
 
 // Call is a compiled session-store call: everything Oathkeeper derived from
 // the config on every request is worked out once here. A Call is immutable
@@ -48,7 +49,7 @@ func New(o Options, client *outbound.Client, cache *StoreCache) (*Call, error) {
 	if o.Cache.Enabled && cache == nil {
 		return nil, errors.New("cache.enabled: the service provides no session cache")
 	}
-	u, _ := ParseURL(o.CheckSessionURL)
+	u, _ := remotecall.ParseURL(o.CheckSessionURL)
 	c := &Call{base: *u, o: o, forward: o.forwardList(), timeout: o.Timeout, client: client, now: time.Now}
 	if c.timeout == 0 {
 		c.timeout = DefaultTimeout
@@ -134,7 +135,7 @@ func requestPath(r *pipeline.Request) string {
 // cacheKey covers everything the session store saw (D-11): the final
 // method and URL and every forwarded header value, credentials included,
 // not just the one cookie or token that made the handler responsible.
-func (c *Call) cacheKey(req *http.Request) Key {
+func (c *Call) cacheKey(req *http.Request) remotecall.Key {
 	h := c.cache.NewHasher()
 	h.Bytes(c.config[:]).String(req.Method).String(req.URL.String())
 	for _, name := range c.forward {
@@ -148,7 +149,7 @@ func (c *Call) cacheKey(req *http.Request) Key {
 // The caller has decided that the handler is responsible.
 func (c *Call) Authenticate(ctx context.Context, r *pipeline.Request, s *pipeline.Session) error {
 	req := c.request(r)
-	var key Key
+	var key remotecall.Key
 	if c.cache != nil {
 		key = c.cacheKey(req)
 		if body, ok := c.cache.Get(key, c.now()); ok {

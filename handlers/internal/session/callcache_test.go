@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/portcullis-authz/portcullis/handlers/internal/outbound"
+	"github.com/portcullis-authz/portcullis/handlers/internal/remotecall"
 	"github.com/portcullis-authz/portcullis/pipeline"
 )
 
@@ -34,7 +35,7 @@ func TestCallCacheIsKeyedOnEveryForwardedCredential(t *testing.T) {
 			o := options(st.URL)
 			o.ForwardHTTPHeaders = []string{"Authorization"}
 			o.Cache = CacheConfig{Enabled: true, TTL: pipeline.Duration(time.Minute)}
-			c, err := New(o, outbound.New(outbound.Options{}), NewStoreCache(CacheOptions{}))
+			c, err := New(o, outbound.New(outbound.Options{}), NewStoreCache(remotecall.CacheOptions{}))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -59,7 +60,7 @@ func TestCallCacheExpiresAndSkipsFailures(t *testing.T) {
 	st := newStore(t, 401, ``)
 	o := options(st.URL)
 	o.Cache = CacheConfig{Enabled: true, TTL: pipeline.Duration(10 * time.Second)}
-	cache := NewStoreCache(CacheOptions{})
+	cache := NewStoreCache(remotecall.CacheOptions{})
 	c, err := New(o, outbound.New(outbound.Options{}), cache)
 	if err != nil {
 		t.Fatal(err)
@@ -94,7 +95,7 @@ func TestCallCacheExpiresAndSkipsFailures(t *testing.T) {
 
 func TestCallCacheSeparatesConfigs(t *testing.T) {
 	st := newStore(t, 200, `{"subject":"alice","sub":"bob"}`)
-	cache := NewStoreCache(CacheOptions{})
+	cache := NewStoreCache(remotecall.CacheOptions{})
 	o1 := options(st.URL)
 	o1.Cache.Enabled = true
 	o2 := o1

@@ -4,10 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
+	"github.com/portcullis-authz/portcullis/handlers/internal/remotecall"
 	"github.com/portcullis-authz/portcullis/pipeline"
 )
 
@@ -63,30 +63,22 @@ type Options struct {
 	Always []string
 }
 
-// controlled are headers that net/http writes itself from the request it
-// builds; copying a client's value would be ignored or would corrupt the
-// call, so they are never forwarded.
-var controlled = map[string]bool{
-	"Host": true, "Content-Length": true, "Transfer-Encoding": true, "Connection": true,
-	"Keep-Alive": true, "Te": true, "Trailer": true, "Upgrade": true, "Proxy-Connection": true,
-}
-
 // Validate checks the options; every message names the config key.
 func (o *Options) Validate() error {
 	var errs []error
-	if _, err := ParseURL(o.CheckSessionURL); err != nil {
+	if _, err := remotecall.ParseURL(o.CheckSessionURL); err != nil {
 		errs = append(errs, fmt.Errorf("check_session_url: %w", err))
 	}
-	if o.ForceMethod != "" && !ValidToken(o.ForceMethod) {
+	if o.ForceMethod != "" && !remotecall.ValidToken(o.ForceMethod) {
 		errs = append(errs, fmt.Errorf("force_method: invalid method %q", o.ForceMethod))
 	}
 	for i, h := range o.ForwardHTTPHeaders {
-		if !ValidToken(h) {
+		if !remotecall.ValidToken(h) {
 			errs = append(errs, fmt.Errorf("forward_http_headers[%d]: invalid header name %q", i, h))
 		}
 	}
 	for k := range o.AdditionalHeaders {
-		if !ValidToken(k) {
+		if !remotecall.ValidToken(k) {
 			errs = append(errs, fmt.Errorf("additional_headers: invalid header name %q", k))
 		} else if v := o.AdditionalHeaders[k]; strings.ContainsAny(v, "\r\n\x00") {
 			errs = append(errs, fmt.Errorf("additional_headers.%s: value contains a control character", k))
@@ -110,57 +102,19 @@ func (o *Options) Validate() error {
 	return errors.Join(errs...)
 }
 
-// ParseURL parses a remote endpoint URL: absolute http or https with a
-// host, no fragment.
-func ParseURL(raw string) (*url.URL, error) {
-	if raw == "" {
-		return nil, errors.New("is required")
-	}
-	u, err := url.Parse(raw)
-	if err != nil {
-		return nil, fmt.Errorf("invalid url: %w", errors.Unwrap(err))
-	}
-	switch {
-	case u.Scheme != "http" && u.Scheme != "https":
-		return nil, fmt.Errorf("unsupported scheme %q", u.Scheme)
-	case u.Host == "":
-		return nil, errors.New("missing host")
-	case u.Fragment != "":
-		return nil, errors.New("must not have a fragment")
-	}
-	return u, nil
-}
-
 // forwardList returns the canonical names to forward: the configured ones
-// plus Always, de-duplicated, without the net/http-controlled ones.
+// plus Always, de-duplicated, without the ones net/http writes itself
+// (remotecall.ReservedHeader).
 func (o *Options) forwardList() []string {
 	seen := map[string]bool{}
 	var out []string
 	for _, h := range append(append([]string(nil), o.ForwardHTTPHeaders...), o.Always...) {
 		c := http.CanonicalHeaderKey(h)
-		if seen[c] || controlled[c] {
+		if seen[c] || remotecall.ReservedHeader(c) {
 			continue
 		}
 		seen[c] = true
 		out = append(out, c)
 	}
 	return out
-}
-
-// ValidToken reports whether s is an RFC 9110 token: a method or a header
-// field name.
-func ValidToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
-		default:
-			return false
-		}
-	}
-	return true
 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/tidwall/gjson"
 
+	"github.com/portcullis-authz/portcullis/handlers/internal/remotecall"
 	"github.com/portcullis-authz/portcullis/pipeline"
 )
 
@@ -24,7 +25,7 @@ func Parse(body []byte, subjectFrom, extraFrom string, s *pipeline.Session) erro
 		s.Subject, s.Extra = "", nil
 		return nil
 	}
-	if err := CheckJSON(body); err != nil {
+	if err := remotecall.CheckJSON(body); err != nil {
 		return pipeline.Forbidden(IDInvalidJSON, "the session store answer is not valid JSON", err)
 	}
 	var subject string

@@ -5,6 +5,7 @@ import (
 	"net/http"
 
 	"github.com/portcullis-authz/portcullis/handlers/internal/outbound"
+	"github.com/portcullis-authz/portcullis/handlers/internal/remotecall"
 	"github.com/portcullis-authz/portcullis/pipeline"
 )
 
@@ -22,32 +23,6 @@ const (
 	rateLimitReason = "the session store is rate limiting requests"
 )
 
-// rateLimitHeaders are the answer headers Oathkeeper passes on with a 429.
-var rateLimitHeaders = [...]string{"Retry-After", "X-Ratelimit-Limit", "X-Ratelimit-Remaining", "X-Ratelimit-Reset", "X-Ratelimit-Type"}
-
-// RateLimitHeader returns the rate-limit headers of a 429 answer, for
-// Error.Header, so the client learns when to retry. Nil when there are none.
-func RateLimitHeader(h http.Header) pipeline.Header {
-	var out pipeline.Header
-	for _, name := range rateLimitHeaders {
-		for _, v := range h.Values(name) {
-			if out == nil {
-				out = make(pipeline.Header, len(rateLimitHeaders))
-			}
-			out.Add(name, v)
-		}
-	}
-	return out
-}
-
-// RateLimited returns a 429 *pipeline.Error with the answer's rate-limit
-// headers.
-func RateLimited(id, reason string, resp *outbound.Response) *pipeline.Error {
-	e := pipeline.NewError(http.StatusTooManyRequests, id, reason, nil)
-	e.Header = RateLimitHeader(resp.Header)
-	return e
-}
-
 // statusError maps a session-store answer as Oathkeeper does: 200 is read,
 // 429 is passed on with its rate-limit headers, anything else is 401.
 func statusError(resp *outbound.Response) error {
@@ -55,7 +30,7 @@ func statusError(resp *outbound.Response) error {
 	case http.StatusOK:
 		return nil
 	case http.StatusTooManyRequests:
-		return RateLimited(IDRateLimited, rateLimitReason, resp)
+		return remotecall.RateLimited(IDRateLimited, rateLimitReason, resp)
 	}
 	return pipeline.Unauthorized(IDRejected, "the session store did not accept the session", nil)
 }

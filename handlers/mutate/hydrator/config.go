@@ -8,7 +8,7 @@ import (
 
 	"golang.org/x/net/http/httpguts"
 
-	"github.com/portcullis-authz/portcullis/handlers/internal/session"
+	"github.com/portcullis-authz/portcullis/handlers/internal/remotecall"
 	"github.com/portcullis-authz/portcullis/pipeline"
 )
 
@@ -33,7 +33,7 @@ type API struct {
 	// Retry bounds the call: give_up_after is the deadline of all attempts
 	// together (default 1s), max_delay caps the pause between two attempts
 	// (default 100ms).
-	Retry session.RetryConfig `json:"retry"`
+	Retry remotecall.RetryConfig `json:"retry"`
 }
 
 // Auth is the api.auth block.
@@ -60,7 +60,7 @@ type CacheConfig struct {
 // Validate applies defaults and reports every bad key.
 func (c *Config) Validate() error {
 	var errs []error
-	if u, err := session.ParseURL(c.API.URL); err != nil {
+	if u, err := remotecall.ParseURL(c.API.URL); err != nil {
 		errs = append(errs, fmt.Errorf("api.url: %w", err))
 	} else if u.User != nil {
 		errs = append(errs, errors.New("api.url: must not carry user info; use api.auth.basic"))
@@ -91,10 +91,10 @@ func (c *Config) Validate() error {
 // Cache holds hydrator answers across rules and rule reloads. Share one
 // instance between all hydrator mutators; it is safe for concurrent use and
 // needs no goroutine or Close.
-type Cache = session.Cache[[]byte]
+type Cache = remotecall.Cache[[]byte]
 
 // NewCache returns a cache bounded by entry count and total answer bytes
 // (zero means the defaults: 10 000 entries, 64 MiB).
 func NewCache(maxEntries int, maxBytes int64) *Cache {
-	return session.NewCache[[]byte](session.CacheOptions{MaxEntries: maxEntries, MaxBytes: maxBytes})
+	return remotecall.NewCache[[]byte](remotecall.CacheOptions{MaxEntries: maxEntries, MaxBytes: maxBytes})
 }

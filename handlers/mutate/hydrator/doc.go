@@ -21,7 +21,7 @@
 // x-request-id, ...), which would otherwise make every request a miss.
 //
 // The package owns that mutation only. It imports pipeline,
-// handlers/internal/outbound and handlers/internal/session (retry, cache,
-// strict JSON); it must not import authz, rulestore, envoy or another
-// handler package.
+// handlers/internal/outbound and handlers/internal/remotecall (retry,
+// cache, strict JSON); it must not import authz, rulestore, envoy or
+// another handler package.
 package hydrator

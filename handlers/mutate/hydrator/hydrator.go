@@ -3,10 +3,10 @@ package hydrator
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"sort"
@@ -16,7 +16,7 @@ import (
 	"golang.org/x/net/http/httpguts"
 
 	"github.com/portcullis-authz/portcullis/handlers/internal/outbound"
-	"github.com/portcullis-authz/portcullis/handlers/internal/session"
+	"github.com/portcullis-authz/portcullis/handlers/internal/remotecall"
 	"github.com/portcullis-authz/portcullis/pipeline"
 )
 
@@ -36,7 +36,8 @@ type Mutator struct {
 	user      string
 	pass      string
 	basic     bool
-	retry     session.Retry
+	auth      string // the Authorization value when basic
+	retry     remotecall.Retry
 	client    *outbound.Client
 	cache     *Cache // nil when caching is off
 	ttl       time.Duration
@@ -56,10 +57,11 @@ func New(c Config, client *outbound.Client, cache *Cache) (pipeline.Mutator, err
 	if c.Cache.Enabled && cache == nil {
 		return nil, errors.New("cache.enabled: the service provides no hydrator cache")
 	}
-	u, _ := session.ParseURL(c.API.URL) // checked by Validate
+	u, _ := remotecall.ParseURL(c.API.URL) // checked by Validate
 	m := &Mutator{base: *u, baseQuery: u.Query(), retry: c.API.Retry.Policy(0), client: client, now: time.Now}
 	if a := c.API.Auth; a != nil && a.Basic != nil {
 		m.basic, m.user, m.pass = true, a.Basic.Username, a.Basic.Password
+		m.auth = "Basic " + base64.StdEncoding.EncodeToString([]byte(m.user+":"+m.pass))
 	}
 	if c.Cache.Enabled {
 		m.cache, m.ttl = cache, c.Cache.TTL.Std()
@@ -70,7 +72,7 @@ func New(c Config, client *outbound.Client, cache *Cache) (pipeline.Mutator, err
 // Mutate sends the session to the API and takes Extra and Header from its
 // answer. On any failure the session is left unchanged.
 func (m *Mutator) Mutate(ctx context.Context, r *pipeline.Request, s *pipeline.Session) error {
-	var key session.Key
+	var key remotecall.Key
 	if m.cache != nil {
 		var err error
 		if key, err = m.cacheKey(r, s); err != nil {
@@ -85,19 +87,14 @@ func (m *Mutator) Mutate(ctx context.Context, r *pipeline.Request, s *pipeline.S
 		return pipeline.Internal("hydrator_session_unencodable", "the session cannot be encoded as JSON", err)
 	}
 	header := forwarded(r)
+	header.Set("Content-Type", "application/json")
+	if m.basic {
+		header.Set("Authorization", m.auth)
+	}
 	u := m.base
 	u.RawQuery = query(&m.base, m.baseQuery, r.RawQuery)
-	resp, err := m.retry.Do(ctx, func(ctx context.Context) (*outbound.Response, error) {
-		req := &http.Request{Method: http.MethodPost, URL: &u, Host: u.Host, Header: header.Clone(),
-			Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
-			Body: io.NopCloser(bytes.NewReader(body)), ContentLength: int64(len(body)),
-			GetBody: func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }}
-		req.Header.Set("Content-Type", "application/json")
-		if m.basic {
-			req.SetBasicAuth(m.user, m.pass)
-		}
-		return m.client.Do(ctx, req, r)
-	})
+	ep := remotecall.Endpoint{Client: m.client, URL: &u, Retry: m.retry}
+	resp, err := ep.Post(ctx, r, header, body)
 	if err != nil {
 		return transportError(err)
 	}
@@ -127,16 +124,16 @@ func (m *Mutator) Mutate(ctx context.Context, r *pipeline.Request, s *pipeline.S
 // cacheKey covers everything that shapes the call: the URL and
 // credentials, the forwarded headers and query, and the session document,
 // all without per-request trace headers.
-func (m *Mutator) cacheKey(r *pipeline.Request, s *pipeline.Session) (session.Key, error) {
+func (m *Mutator) cacheKey(r *pipeline.Request, s *pipeline.Session) (remotecall.Key, error) {
 	doc, err := document(r, s, true)
 	if err != nil {
-		return session.Key{}, err
+		return remotecall.Key{}, err
 	}
 	h := m.cache.NewHasher()
 	h.String(m.base.String()).String(m.user).String(m.pass).String(r.RawQuery).Bytes(doc)
 	fw := canonical(r.Header, true)
 	for _, name := range sortedNames(fw) {
-		if !unforwarded[lower(name)] {
+		if forwardable(lower(name)) {
 			h.String(name).Strings(fw[name])
 		}
 	}
@@ -149,7 +146,7 @@ func check(raw []byte) error {
 	if i := bytes.IndexFunc(raw, func(c rune) bool { return c != ' ' && c != '\t' && c != '\r' && c != '\n' }); i < 0 || raw[i] != '{' {
 		return pipeline.Internal("hydrator_response_invalid", reasonMalformed, errors.New("answer is not a JSON object"))
 	}
-	if err := session.CheckJSON(raw); err != nil {
+	if err := remotecall.CheckJSON(raw); err != nil {
 		return pipeline.Internal("hydrator_response_invalid", reasonMalformed, err)
 	}
 	return nil

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/portcullis-authz/portcullis/handlers/internal/remotecall"
 	"github.com/portcullis-authz/portcullis/pipeline"
 )
 
@@ -47,14 +48,16 @@ var traceHeaders = map[string]bool{
 	"x-datadog-sampling-priority": true, "x-envoy-attempt-count": true,
 }
 
-// unforwarded are request headers the call never copies: pseudo-headers,
-// hop-by-hop headers and those net/http or this mutator set itself.
-// Accept-Encoding is dropped so the transport can negotiate (and decode)
-// compression on its own.
-var unforwarded = map[string]bool{
-	"host": true, "connection": true, "keep-alive": true, "proxy-connection": true,
-	"te": true, "trailer": true, "transfer-encoding": true, "upgrade": true,
-	"content-length": true, "content-type": true, "accept-encoding": true, "expect": true,
+// unforwarded are request headers the call never copies besides the
+// pseudo-headers and those net/http writes itself (remotecall.ReservedHeader):
+// those this mutator sets, and Accept-Encoding, dropped so the transport
+// can negotiate (and decode) compression on its own.
+var unforwarded = map[string]bool{"content-type": true, "accept-encoding": true, "expect": true}
+
+// forwardable reports whether the request header with lower-case name k is
+// sent to the API.
+func forwardable(k string) bool {
+	return (len(k) == 0 || k[0] != ':') && !unforwarded[k] && !remotecall.ReservedHeader(k)
 }
 
 // document renders the session as the API receives it. With forKey, the
@@ -107,7 +110,7 @@ func canonical(h pipeline.Header, skipTrace bool) http.Header {
 func forwarded(r *pipeline.Request) http.Header {
 	out := make(http.Header, len(r.Header)+3)
 	for k, vs := range r.Header {
-		if len(k) > 0 && k[0] == ':' || unforwarded[strings.ToLower(k)] {
+		if !forwardable(strings.ToLower(k)) {
 			continue
 		}
 		ck := http.CanonicalHeaderKey(k)

@@ -1,4 +1,4 @@
-package session
+package remotecall
 
 import (
 	"errors"
@@ -47,5 +47,38 @@ func TestCheckJSONErrorQuotesNoContent(t *testing.T) {
 	err := CheckJSON([]byte(`{"token":"s3cr3t-value" x}`))
 	if err == nil || strings.Contains(err.Error(), "s3cr3t") {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// TestD17DuplicateKeysAndTypeConfusion: a decision document that different
+// JSON parsers would read differently is refused, wherever the duplicate
+// is (SECURITY_CASES D-17).
+func TestD17DuplicateKeysAndTypeConfusion(t *testing.T) {
+	tests := []struct {
+		name    string
+		body    string
+		wantErr string
+	}{
+		{"duplicate at the top", `{"result":{"allow":true},"result":{"allow":false}}`, `duplicate key "result"`},
+		{"duplicate inside an array", `{"result":[{"allow":true,"allow":false}]}`, `duplicate key "allow"`},
+		{"duplicate spelled with an escape", `{"result":{"allow":true,"\u0061llow":false}}`, `duplicate key "allow"`},
+		{"same key in sibling objects is fine", `{"a":{"x":1},"b":{"x":2}}`, ""},
+		{"nesting beyond the bound", strings.Repeat("[", maxJSONDepth+2) + strings.Repeat("]", maxJSONDepth+2), "nested too deeply"},
+		{"unterminated object", `{"result":{"allow":true}`, "invalid JSON"},
+		{"empty", ``, "empty body"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := CheckJSON([]byte(tt.body))
+			if tt.wantErr == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("err = %v, want %q", err, tt.wantErr)
+			}
+		})
 	}
 }

@@ -1,4 +1,4 @@
-package session
+package remotecall
 
 import (
 	"container/list"
@@ -141,7 +141,7 @@ func NewKeyer() *Keyer {
 	if _, err := rand.Read(k.salt[:]); err != nil {
 		// crypto/rand does not fail on supported platforms; a fixed salt
 		// would only weaken the heap-dump protection, not correctness.
-		panic("session: read random salt: " + err.Error())
+		panic("remotecall: read random salt: " + err.Error())
 	}
 	k.pool.New = func() any { return &Hasher{h: sha256.New(), k: k} }
 	return k

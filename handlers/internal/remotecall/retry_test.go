@@ -1,4 +1,4 @@
-package session
+package remotecall
 
 import (
 	"context"
@@ -129,5 +129,56 @@ func get(url string) func(ctx context.Context) (*outbound.Response, error) {
 			return nil, err
 		}
 		return c.Do(ctx, req, nil)
+	}
+}
+
+func TestAuthorizerPolicy(t *testing.T) {
+	if got, want := AuthorizerPolicy(nil, time.Second), (Retry{AttemptTimeout: time.Second}); got != want {
+		t.Errorf("without a retry block: %+v, want one attempt %+v", got, want)
+	}
+	c := &RetryConfig{}
+	if err := c.ValidateOptional("retry"); err != nil {
+		t.Fatal(err)
+	}
+	want := Retry{MaxDelay: DefaultMaxDelay, Budget: DefaultGiveUpAfter, AttemptTimeout: 300 * time.Millisecond,
+		FirstDelay: 10 * time.Millisecond, Jitter: true}
+	if got := AuthorizerPolicy(c, 300*time.Millisecond); got != want {
+		t.Errorf("with defaults: %+v, want %+v", got, want)
+	}
+	c = &RetryConfig{GiveUpAfter: pipeline.Duration(100 * time.Millisecond), MaxDelay: pipeline.Duration(time.Second)}
+	if err := c.ValidateOptional("retry"); err == nil || err.Error() != "retry.max_delay: 1s exceeds retry.give_up_after 100ms" {
+		t.Errorf("max_delay above give_up_after: err = %v", err)
+	}
+}
+
+func TestRetryWithoutBudgetMakesOneAttempt(t *testing.T) {
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		calls.Add(1)
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}))
+	defer srv.Close()
+	resp, err := Retry{AttemptTimeout: time.Second}.Do(context.Background(), get(srv.URL))
+	if err != nil || resp.StatusCode != http.StatusServiceUnavailable || calls.Load() != 1 {
+		t.Fatalf("resp %v, err %v after %d calls, want one 503", resp, err, calls.Load())
+	}
+}
+
+// TestRetryCutByTheBudgetReportsTheAnswerBefore: when the budget ends an
+// attempt, the outcome is what the remote last said, not the cut, so a
+// persistently failing remote maps the same however the timing falls.
+func TestRetryCutByTheBudgetReportsTheAnswerBefore(t *testing.T) {
+	var calls int
+	p := Retry{MaxDelay: time.Millisecond, Budget: 50 * time.Millisecond, AttemptTimeout: time.Second}
+	resp, err := p.Do(context.Background(), func(ctx context.Context) (*outbound.Response, error) {
+		calls++
+		if calls == 1 {
+			return &outbound.Response{StatusCode: http.StatusServiceUnavailable}, nil
+		}
+		<-ctx.Done()
+		return nil, ctx.Err()
+	})
+	if err != nil || resp == nil || resp.StatusCode != http.StatusServiceUnavailable || calls != 2 {
+		t.Fatalf("resp %v, err %v after %d calls, want the first 503", resp, err, calls)
 	}
 }

@@ -1,4 +1,4 @@
-package session
+package remotecall
 
 import (
 	"bytes"
@@ -8,23 +8,26 @@ import (
 	"io"
 )
 
-// maxJSONDepth bounds the nesting of remote JSON documents.
+// maxJSONDepth bounds the nesting of remote JSON documents. CheckJSON keeps
+// its own stack, so a hostile answer cannot drive deep recursion.
 const maxJSONDepth = 512
 
 // ErrDuplicateKey is wrapped by CheckJSON when an object repeats a member
 // name.
-var ErrDuplicateKey = errors.New("duplicate object key")
+var ErrDuplicateKey = errors.New("duplicate key")
 
 // CheckJSON reports whether b is exactly one JSON value with no object that
 // repeats a member name, nested at most 512 levels deep.
 //
-// Remote answers are read by two parsers (gjson for subject_from and
-// extra_from, which takes the first of two equal keys, and encoding/json,
-// which takes the last), so {"active":true,"active":false} or two
-// "identity" members could mean one thing to a check and another to a
-// mutator. Rejecting duplicates makes every parser agree (SECURITY D-17).
-// Key names are compared after unescaping, so "a" and "\u0061" collide.
-// Error texts never quote document content, which may hold a credential.
+// Remote answers are read by two parsers (gjson for subject_from,
+// extra_from and decision paths, which takes the first of two equal keys,
+// and encoding/json, which takes the last), so {"allow":true,"allow":false}
+// could mean "allow" to one reader and "deny" to another. Rejecting
+// duplicates makes every parser agree (SECURITY D-17). Key names are
+// compared after unescaping, so "a" and "\u0061" collide.
+//
+// Error texts name a repeated member, so operators can find it, but never
+// quote a value or the offending text, which may hold a credential.
 func CheckJSON(b []byte) error {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.UseNumber()
@@ -36,7 +39,12 @@ func CheckJSON(b []byte) error {
 	for {
 		tok, err := dec.Token()
 		if err != nil {
-			return fmt.Errorf("invalid json: %w", scrubJSONError(err))
+			if errors.Is(err, io.EOF) && len(stack) == 0 {
+				// Only the first read can end here: the loop stops after
+				// the top-level value.
+				return errors.New("invalid JSON: empty body")
+			}
+			return fmt.Errorf("invalid JSON: %w", scrubJSONError(err))
 		}
 		top := len(stack) - 1
 		switch t := tok.(type) {
@@ -47,7 +55,7 @@ func CheckJSON(b []byte) error {
 					stack[top].wantKey = true
 				}
 				if len(stack) == maxJSONDepth {
-					return errors.New("invalid json: nesting too deep")
+					return errors.New("invalid JSON: nested too deeply")
 				}
 				stack = append(stack, frame{object: t == '{', wantKey: t == '{'})
 			default:
@@ -60,7 +68,7 @@ func CheckJSON(b []byte) error {
 					f.keys = make(map[string]struct{}, 8)
 				}
 				if _, dup := f.keys[t]; dup {
-					return fmt.Errorf("invalid json: %w", ErrDuplicateKey)
+					return fmt.Errorf("invalid JSON: %w %q", ErrDuplicateKey, t)
 				}
 				f.keys[t] = struct{}{}
 				f.wantKey = false
@@ -78,14 +86,14 @@ func CheckJSON(b []byte) error {
 			break
 		}
 	}
-	if _, err := dec.Token(); err != io.EOF {
-		return errors.New("invalid json: data after the top-level value")
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return errors.New("invalid JSON: data after the top-level value")
 	}
 	return nil
 }
 
-// scrubJSONError keeps encoding/json's syntax errors (which name an
-// offending character and an offset) and drops anything else.
+// scrubJSONError keeps the offset of encoding/json's syntax errors (whose
+// texts quote the offending character) and drops anything else.
 func scrubJSONError(err error) error {
 	var se *json.SyntaxError
 	if errors.As(err, &se) {

@@ -1,0 +1,30 @@
+// Package remotecall holds what every handler that calls a remote service
+// shares, so that each rule of the call is written once:
+//
+//   - Endpoint and Retry: a POST to a fixed URL with a deadline per attempt
+//     and bounded retries under one overall deadline (RetryConfig is
+//     Oathkeeper's retry block with that bounded meaning);
+//   - ParseURL: endpoint URLs are absolute http(s), never templates
+//     (SECURITY_CASES D-01); ValidToken and ValidHeaderValue for names and
+//     values sent;
+//   - CheckJSON: remote JSON must be one value without duplicate keys
+//     (D-17), so every parser reads it the same way;
+//   - RateLimitHeader and RateLimited: a 429 is passed on with its
+//     rate-limit headers and no other;
+//   - Cache and Keyer: a bounded LRU cache of remote answers, shared by the
+//     rules of a handler, with salted-digest keys so that no credential is
+//     held in the clear;
+//   - the remote authorizers' parts (remote, remote_json,
+//     keto_engine_acp_ory): HeaderTemplates, ForwardHeaders and the mapping
+//     of their answers and failures (AuthorizerStatusError,
+//     AuthorizerCallError).
+//
+// Status mapping is otherwise left to each handler: the same failure means
+// different things to a session check and an authorizer.
+//
+// Every call goes through handlers/internal/outbound. No error text, cache
+// key or log line made here holds a credential in the clear.
+//
+// remotecall imports pipeline, pipeline/tmpl and handlers/internal/outbound.
+// It must not import a handler package, authz, rulestore or envoy.
+package remotecall
