@@ -39,9 +39,10 @@ func NewChecker(snaps Snapshots, log *zap.Logger, obs Observer) *Checker {
 	return &Checker{snaps: snaps, log: log, obs: obs}
 }
 
-// Decide runs r through the current snapshot. A nil r (a request that
-// could not be translated) is denied with 400 by the snapshot's fallback
-// error handlers.
+// Decide runs r through the current snapshot; a request that could not be
+// translated (malformed != nil) is denied with 400 by the snapshot's
+// fallback error handlers. The caller logs the final decision with
+// record, once.
 func (c *Checker) Decide(ctx context.Context, r *pipeline.Request, malformed error) pipeline.Decision {
 	snap := c.snaps.Current()
 	var d pipeline.Decision
@@ -52,7 +53,6 @@ func (c *Checker) Decide(ctx context.Context, r *pipeline.Request, malformed err
 	} else {
 		d = snap.Execute(ctx, r)
 	}
-	c.record(r, &d)
 	return d
 }
 
@@ -70,9 +70,11 @@ func (c *Checker) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.
 	if verr := envoy.ValidateDecision(&d); verr != nil {
 		// A mutation Envoy would reject (or that would smuggle a header)
 		// fails closed.
-		d = c.snaps.Current().Reject(ctx, r, pipeline.Internal("invalid_mutation", "decision cannot be encoded", verr))
-		c.record(r, &d)
+		rd := c.snaps.Current().Reject(ctx, r, pipeline.Internal("invalid_mutation", "decision cannot be encoded", verr))
+		rd.RuleID, rd.Subject, rd.Duration = d.RuleID, d.Subject, d.Duration
+		d = rd
 	}
+	c.record(r, &d)
 	return envoy.ToCheckResponse(&d), nil
 }
 

@@ -34,6 +34,7 @@ func (c *Checker) Decisions() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, hr *http.Request) {
 		r := decisionRequest(hr)
 		d := c.Decide(hr.Context(), r, nil)
+		c.record(r, &d)
 		h := w.Header()
 		if d.Allowed {
 			if s := d.Session; s != nil {
