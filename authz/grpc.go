@@ -34,6 +34,10 @@ type GRPCOptions struct {
 	Reflection           bool
 	MaxRecvMsgSize       int
 	MaxConcurrentStreams uint32
+	// NumStreamWorkers, when set, serves calls on that many long-lived
+	// goroutines instead of one new goroutine per call, which saves the
+	// stack growth each new goroutine pays.
+	NumStreamWorkers uint32
 	// DrainDelay is how long the server reports NOT_SERVING before it stops
 	// accepting checks, so Envoy's health checker moves traffic away first.
 	DrainDelay time.Duration
@@ -85,6 +89,9 @@ func NewGRPCServer(checker *Checker, log *zap.Logger, o GRPCOptions) *GRPCServer
 	}
 	if o.MaxRecvMsgSize > 0 {
 		sopts = append(sopts, grpc.MaxRecvMsgSize(o.MaxRecvMsgSize))
+	}
+	if o.NumStreamWorkers > 0 {
+		sopts = append(sopts, grpc.NumStreamWorkers(o.NumStreamWorkers))
 	}
 	if o.MaxConcurrentStreams > 0 {
 		sopts = append(sopts, grpc.MaxConcurrentStreams(o.MaxConcurrentStreams))

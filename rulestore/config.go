@@ -60,6 +60,9 @@ type GRPCListener struct {
 	// MaxConcurrentStreams caps in-flight checks per connection (0: gRPC's
 	// default).
 	MaxConcurrentStreams uint32 `json:"max_concurrent_streams"`
+	// NumStreamWorkers serves calls on a fixed pool of goroutines (0:
+	// gRPC's default, a goroutine per call).
+	NumStreamWorkers uint32 `json:"num_stream_workers"`
 }
 
 // Addr returns host:port.
@@ -103,20 +106,33 @@ func (c *Config) Pipeline() pipeline.Config {
 // defaults are applied before the file and the environment.
 func defaults() map[string]any {
 	return map[string]any{
-		"serve.grpc.host":                "",
-		"serve.grpc.port":                9191,
-		"serve.grpc.reflection":          true,
-		"serve.api.host":                 "",
-		"serve.api.port":                 4456,
-		"serve.metrics.host":             "127.0.0.1",
-		"serve.metrics.port":             9000,
-		"access_rules.matching_strategy": "regexp",
-		"access_rules.no_match_status":   404,
-		"errors.fallback":                []any{"json"},
-		"errors.handlers.json.enabled":   true,
-		"log.level":                      "info",
-		"log.format":                     "text",
+		"serve.grpc.host":                   "",
+		"serve.grpc.port":                   9191,
+		"serve.grpc.reflection":             true,
+		"serve.grpc.max_recv_msg_size":      0,
+		"serve.grpc.max_concurrent_streams": 0,
+		"serve.grpc.num_stream_workers":     0,
+		"serve.api.host":                    "",
+		"serve.api.port":                    4456,
+		"serve.metrics.host":                "127.0.0.1",
+		"serve.metrics.port":                9000,
+		"access_rules.matching_strategy":    "regexp",
+		"access_rules.no_match_status":      404,
+		"errors.fallback":                   []any{"json"},
+		"errors.handlers.json.enabled":      true,
+		"log.level":                         "info",
+		"log.format":                        "text",
 	}
+}
+
+// handlerNames are known up front so that environment overrides of
+// handlers the file does not mention resolve (oauth2_introspection).
+var handlerNames = map[string][]string{
+	"authenticators": {"anonymous", "noop", "unauthorized", "jwt", "oauth2_introspection", "cookie_session", "bearer_token",
+		"oauth2_client_credentials", "mtls", "envoy_jwt_authn", "api_key"},
+	"authorizers":     {"allow", "deny", "remote", "remote_json", "keto_engine_acp_ory", "cel"},
+	"mutators":        {"noop", "header", "cookie", "id_token", "hydrator", "envoy"},
+	"errors.handlers": {"json", "redirect", "www_authenticate"},
 }
 
 // oathkeeperOnly lists keys Oathkeeper uses and Portcullis does not: a
@@ -215,7 +231,18 @@ func (c *Config) validate() error {
 // level takes the longest run of words that names a key already present
 // (from defaults or the file), else a single word.
 func loadEnv(k *koanf.Koanf, environ []string) error {
-	tree := k.Raw()
+	// The tree the words are resolved against: what is loaded, plus every
+	// handler name (without changing the config itself).
+	known := koanf.New(".")
+	_ = known.Load(confmap.Provider(k.All(), "."), nil)
+	for section, names := range handlerNames {
+		for _, n := range names {
+			if !known.Exists(section + "." + n) {
+				_ = known.Set(section+"."+n+".enabled", false)
+			}
+		}
+	}
+	tree := known.Raw()
 	m := map[string]any{}
 	for _, kv := range environ {
 		key, value, ok := strings.Cut(kv, "=")
@@ -243,6 +270,12 @@ func resolveEnvPath(node map[string]any, words []string) string {
 		words = words[n:]
 		next, _ := node[seg].(map[string]any)
 		node = next
+		// Below a handler's "config" that the file does not spell out,
+		// the rest names one key (jwks_urls, check_session_url).
+		if seg == "config" && node == nil && len(words) > 0 {
+			path = append(path, strings.Join(words, "_"))
+			break
+		}
 	}
 	return strings.Join(path, ".")
 }

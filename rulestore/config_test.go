@@ -72,6 +72,9 @@ func TestEnvironmentOverrides(t *testing.T) {
 		"PORTCULLIS_ACCESS_RULES_NO_MATCH_STATUS=403",
 		"PORTCULLIS_AUTHENTICATORS_OAUTH2_INTROSPECTION_ENABLED=true",
 		"PORTCULLIS_LOG_LEVEL=debug",
+		"PORTCULLIS_SERVE_GRPC_NUM_STREAM_WORKERS=8",
+		"PORTCULLIS_AUTHENTICATORS_COOKIE_SESSION_ENABLED=true",
+		"PORTCULLIS_AUTHENTICATORS_JWT_CONFIG_JWKS_URLS=https://idp.test/jwks.json",
 		"OTHER_SERVE_GRPC_PORT=1",
 	}
 	cfg, _, err := rulestore.LoadConfig("inline.yaml", yaml, env)
@@ -82,6 +85,13 @@ func TestEnvironmentOverrides(t *testing.T) {
 		!cfg.Authenticators["oauth2_introspection"].Enabled || cfg.Log.Level != "debug" {
 		t.Errorf("overrides not applied: grpc %s strategy %q status %d introspection %+v level %q",
 			cfg.Serve.GRPC.Addr(), cfg.AccessRules.MatchingStrategy, cfg.AccessRules.NoMatchStatus, cfg.Authenticators["oauth2_introspection"], cfg.Log.Level)
+	}
+	if cfg.Serve.GRPC.NumStreamWorkers != 8 || !cfg.Authenticators["cookie_session"].Enabled ||
+		cfg.Authenticators["jwt"].Config["jwks_urls"] != "https://idp.test/jwks.json" {
+		t.Errorf("env: workers %d cookie_session %+v jwt %+v", cfg.Serve.GRPC.NumStreamWorkers, cfg.Authenticators["cookie_session"], cfg.Authenticators["jwt"])
+	}
+	if _, ok := cfg.Authenticators["bearer_token"]; ok {
+		t.Error("handlers the config does not mention must not appear")
 	}
 	if strings.Join(cfg.AccessRules.Repositories, ",") != "file://a.yaml" {
 		t.Errorf("single-string repositories: %v", cfg.AccessRules.Repositories)

@@ -100,6 +100,7 @@ func serve(ctx context.Context, configPath string, drain time.Duration) error {
 		Reflection:           cfg.Serve.GRPC.Reflection,
 		MaxRecvMsgSize:       cfg.Serve.GRPC.MaxRecvMsgSize,
 		MaxConcurrentStreams: cfg.Serve.GRPC.MaxConcurrentStreams,
+		NumStreamWorkers:     cfg.Serve.GRPC.NumStreamWorkers,
 		DrainDelay:           drain,
 	})
 	grpcSrv.SetServing(true)
