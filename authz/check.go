@@ -66,16 +66,22 @@ func (c *Checker) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.
 	if r == nil {
 		r = &pipeline.Request{}
 	}
-	d := c.Decide(ctx, r, err)
+	d := c.final(ctx, r, err)
+	return envoy.ToCheckResponse(&d), nil
+}
+
+// final decides, fails closed on a decision that cannot be put on the wire
+// (a mutation Envoy would reject, or a header value that would smuggle
+// another header), and logs the outcome once. Both front doors use it.
+func (c *Checker) final(ctx context.Context, r *pipeline.Request, malformed error) pipeline.Decision {
+	d := c.Decide(ctx, r, malformed)
 	if verr := envoy.ValidateDecision(&d); verr != nil {
-		// A mutation Envoy would reject (or that would smuggle a header)
-		// fails closed.
 		rd := c.snaps.Current().Reject(ctx, r, pipeline.Internal("invalid_mutation", "decision cannot be encoded", verr))
 		rd.RuleID, rd.Subject, rd.Duration = d.RuleID, d.Subject, d.Duration
 		d = rd
 	}
 	c.record(r, &d)
-	return envoy.ToCheckResponse(&d), nil
+	return d
 }
 
 // record writes the decision log line. Credentials never reach it: the

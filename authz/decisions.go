@@ -33,16 +33,13 @@ const DecisionsPath = "/decisions"
 func (c *Checker) Decisions() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, hr *http.Request) {
 		r := decisionRequest(hr)
-		d := c.Decide(hr.Context(), r, nil)
-		c.record(r, &d)
+		d := c.final(hr.Context(), r, nil)
 		h := w.Header()
 		if d.Allowed {
 			if s := d.Session; s != nil {
 				for k, vs := range s.Header {
 					for _, v := range vs {
-						if validHeaderValue(v) {
-							h.Add(k, v)
-						}
+						h.Add(k, v)
 					}
 				}
 				if len(s.RemoveHeaders) > 0 {
@@ -54,9 +51,7 @@ func (c *Checker) Decisions() http.Handler {
 		}
 		for k, vs := range d.Denial.Header {
 			for _, v := range vs {
-				if validHeaderValue(v) {
-					h.Add(k, v)
-				}
+				h.Add(k, v)
 			}
 		}
 		status := d.Denial.Status
@@ -67,8 +62,6 @@ func (c *Checker) Decisions() http.Handler {
 		_, _ = w.Write(d.Denial.Body)
 	})
 }
-
-func validHeaderValue(v string) bool { return !strings.ContainsAny(v, "\r\n\x00") }
 
 func decisionRequest(hr *http.Request) *pipeline.Request {
 	r := &pipeline.Request{

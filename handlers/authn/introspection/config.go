@@ -3,6 +3,7 @@ package introspection
 import (
 	"errors"
 	"fmt"
+	"golang.org/x/net/http/httpguts"
 	"strings"
 	"time"
 
@@ -111,7 +112,7 @@ func (c *Config) Validate() error {
 		}
 	}
 	for k, v := range c.IntrospectionRequestHeaders {
-		if !remotecall.ValidToken(k) {
+		if !httpguts.ValidHeaderFieldName(k) {
 			add(fmt.Errorf("introspection_request_headers: invalid header name %q", k))
 		} else if strings.ContainsAny(v, "\r\n\x00") {
 			add(fmt.Errorf("introspection_request_headers.%s: value contains a control character", k))

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"golang.org/x/net/http/httpguts"
 	"strings"
 	"time"
 
@@ -72,7 +73,7 @@ func (c *Config) Validate() error {
 	if err := remotecall.CheckForwardNames(c.ForwardResponseHeadersToUpstream); err != nil {
 		errs = append(errs, err)
 	}
-	if c.DecisionPath != "" && (strings.TrimSpace(c.DecisionPath) != c.DecisionPath || !remotecall.ValidHeaderValue(c.DecisionPath)) {
+	if c.DecisionPath != "" && (strings.TrimSpace(c.DecisionPath) != c.DecisionPath || !httpguts.ValidHeaderFieldValue(c.DecisionPath)) {
 		errs = append(errs, fmt.Errorf("decision_path: invalid path %q", c.DecisionPath))
 	}
 	switch {

@@ -5,8 +5,8 @@
 //     and bounded retries under one overall deadline (RetryConfig is
 //     Oathkeeper's retry block with that bounded meaning);
 //   - ParseURL: endpoint URLs are absolute http(s), never templates
-//     (SECURITY_CASES D-01); ValidToken and ValidHeaderValue for names and
-//     values sent;
+//     (SECURITY_CASES D-01); names and values sent are checked with
+//     x/net's httpguts, as everywhere else in handlers;
 //   - CheckJSON: remote JSON must be one value without duplicate keys
 //     (D-17), so every parser reads it the same way;
 //   - RateLimitHeader and RateLimited: a 429 is passed on with its

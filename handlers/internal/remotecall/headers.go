@@ -2,6 +2,7 @@ package remotecall
 
 import (
 	"fmt"
+	"golang.org/x/net/http/httpguts"
 	"net/http"
 	"sort"
 	"strings"
@@ -37,7 +38,7 @@ type headerTemplate struct {
 // templates (for Validate); CompileHeaders does the parsing (for New).
 func CheckHeaderNames(m map[string]string) error {
 	for _, name := range sortedKeys(m) {
-		if !ValidToken(name) {
+		if !httpguts.ValidHeaderFieldName(name) {
 			return fmt.Errorf("headers: invalid header name %q", name)
 		}
 		if ReservedHeader(name) {
@@ -77,7 +78,7 @@ func (hs HeaderTemplates) Render(dst http.Header, s *pipeline.Session) error {
 		if v == "" {
 			continue
 		}
-		if !ValidHeaderValue(v) {
+		if !httpguts.ValidHeaderFieldValue(v) {
 			return fmt.Errorf("headers[%q]: rendered value contains a control character", h.name)
 		}
 		dst[h.name] = []string{v}
@@ -90,7 +91,7 @@ func (hs HeaderTemplates) Render(dst http.Header, s *pipeline.Session) error {
 func CheckForwardNames(names []string) error {
 	seen := make(map[string]bool, len(names))
 	for i, n := range names {
-		if !ValidToken(n) {
+		if !httpguts.ValidHeaderFieldName(n) {
 			return fmt.Errorf("forward_response_headers_to_upstream[%d]: invalid header name %q", i, n)
 		}
 		n = strings.ToLower(n)
@@ -112,7 +113,7 @@ func CheckForwardNames(names []string) error {
 // must have been checked with CheckForwardNames.
 func ForwardHeaders(s *pipeline.Session, names []string, h http.Header) {
 	for _, n := range names {
-		if v := h.Values(n); len(v) > 0 && ValidHeaderValue(v[0]) {
+		if v := h.Values(n); len(v) > 0 && httpguts.ValidHeaderFieldValue(v[0]) {
 			s.SetHeader(n, v[0])
 			continue
 		}

@@ -33,33 +33,3 @@ func ParseURL(raw string) (*url.URL, error) {
 	}
 	return u, nil
 }
-
-// ValidToken reports whether s is an RFC 9110 token: a method or a header
-// field name.
-func ValidToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
-		default:
-			return false
-		}
-	}
-	return true
-}
-
-// ValidHeaderValue reports whether s holds no control character other
-// than horizontal tab (RFC 9110 §5.5), which keeps CR, LF and NUL from
-// session data out of outbound headers.
-func ValidHeaderValue(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < ' ' && c != '\t' || c == 0x7f {
-			return false
-		}
-	}
-	return true
-}

@@ -3,6 +3,7 @@ package session
 import (
 	"errors"
 	"fmt"
+	"golang.org/x/net/http/httpguts"
 	"net/http"
 	"strings"
 	"time"
@@ -69,16 +70,16 @@ func (o *Options) Validate() error {
 	if _, err := remotecall.ParseURL(o.CheckSessionURL); err != nil {
 		errs = append(errs, fmt.Errorf("check_session_url: %w", err))
 	}
-	if o.ForceMethod != "" && !remotecall.ValidToken(o.ForceMethod) {
+	if o.ForceMethod != "" && !httpguts.ValidHeaderFieldName(o.ForceMethod) {
 		errs = append(errs, fmt.Errorf("force_method: invalid method %q", o.ForceMethod))
 	}
 	for i, h := range o.ForwardHTTPHeaders {
-		if !remotecall.ValidToken(h) {
+		if !httpguts.ValidHeaderFieldName(h) {
 			errs = append(errs, fmt.Errorf("forward_http_headers[%d]: invalid header name %q", i, h))
 		}
 	}
 	for k := range o.AdditionalHeaders {
-		if !remotecall.ValidToken(k) {
+		if !httpguts.ValidHeaderFieldName(k) {
 			errs = append(errs, fmt.Errorf("additional_headers: invalid header name %q", k))
 		} else if v := o.AdditionalHeaders[k]; strings.ContainsAny(v, "\r\n\x00") {
 			errs = append(errs, fmt.Errorf("additional_headers.%s: value contains a control character", k))

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"golang.org/x/net/http/httpguts"
 	"sort"
 	"strings"
 
@@ -47,29 +48,17 @@ func (c *Config) Validate() error {
 	return nil
 }
 
-// ValidName rejects names that are not HTTP tokens, pseudo-headers and
-// Host, which a proxy will not let an authorization service rewrite.
+// ValidName rejects names that are not HTTP tokens (pseudo-headers
+// included) and Host, which a proxy will not let an authorization service
+// rewrite.
 func ValidName(name string) error {
-	if name == "" {
-		return errors.New("empty header name")
-	}
-	for i := 0; i < len(name); i++ {
-		if !isTokenChar(name[i]) {
-			return fmt.Errorf("invalid character %q in header name", name[i])
-		}
-	}
-	if strings.EqualFold(name, "host") {
+	switch {
+	case !httpguts.ValidHeaderFieldName(name):
+		return fmt.Errorf("invalid character in header name %q", name)
+	case strings.EqualFold(name, "host"):
 		return errors.New("the host header cannot be set")
 	}
 	return nil
-}
-
-func isTokenChar(c byte) bool {
-	switch {
-	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		return true
-	}
-	return strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
 }
 
 // ValidValue rejects values a header cannot carry: CR, LF and NUL would
@@ -79,10 +68,8 @@ func ValidValue(v string, max int) error {
 	if len(v) > max {
 		return fmt.Errorf("value is %d bytes, limit %d", len(v), max)
 	}
-	for i := 0; i < len(v); i++ {
-		if c := v[i]; (c < 0x20 && c != '\t') || c == 0x7f {
-			return errors.New("value contains a control character")
-		}
+	if !httpguts.ValidHeaderFieldValue(v) {
+		return errors.New("value contains a control character")
 	}
 	return nil
 }
