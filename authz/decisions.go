@@ -1,6 +1,7 @@
 package authz
 
 import (
+	"fmt"
 	"net/http"
 	"net/netip"
 	"strings"
@@ -11,29 +12,48 @@ import (
 // DecisionsPath is the prefix of the HTTP decision API, as in Oathkeeper.
 const DecisionsPath = "/decisions"
 
+// DecisionsOptions configure the decision API.
+type DecisionsOptions struct {
+	// Forwarded says whose forwarded headers are believed, and which; nil
+	// reads every forwarded header, from loopback peers only.
+	Forwarded *ForwardedTrust
+}
+
 // Decisions serves the HTTP decision API for proxies that ask over plain
 // HTTP: nginx auth_request, Traefik forwardAuth and Envoy's HTTP
-// ext_authz mode. The request being judged is rebuilt from the call:
+// ext_authz mode. The request being judged is the call itself (method,
+// Host, scheme, and the path and query after /decisions: Envoy's
+// path_prefix mode) unless a trusted proxy states otherwise in the
+// forwarded headers o.Forwarded reads, with Oathkeeper's precedence:
 //
-//   - method: X-Forwarded-Method, else the call's method;
-//   - scheme: X-Forwarded-Proto (http or https), else the call's;
-//   - host: X-Forwarded-Host, else the call's Host;
-//   - path and query: X-Forwarded-Uri (or X-Original-Uri, nginx's usual
-//     name), else the call's path with the /decisions prefix removed
-//     (Envoy's path_prefix mode) and its query.
+//   - method: X-Forwarded-Method or X-Original-Method;
+//   - scheme: X-Forwarded-Proto (http, https; ws and wss as http, https);
+//   - host: X-Forwarded-Host;
+//   - path and query: X-Forwarded-Uri or X-Original-Uri.
+//
+// The call is denied with 400 (malformed_request) rather than judged when
+// a read forwarded header comes from a peer that is not trusted, appears
+// twice with different values or as a list, or when two sources state the
+// same fact differently: X-Forwarded-Uri against X-Original-Uri or against
+// a path after /decisions, X-Forwarded-Method against X-Original-Method,
+// the last Forwarded element's host or proto against the host or scheme
+// judged. Forwarded itself is never a source.
 //
 // Unlike Oathkeeper, the query of X-Forwarded-Uri is kept, and the path is
-// normalised (and rejected when ambiguous) exactly as for gRPC checks.
-// The forwarded headers are trusted: the API must only be reachable by the
-// proxy, which must set (not append) them.
+// passed on as received, to be normalised (and rejected when ambiguous)
+// exactly as for gRPC checks.
 //
 // Allowed: 200 with the upstream headers; removals are listed in
 // x-envoy-auth-headers-to-remove (Envoy's HTTP mode honours it). Denied:
 // the error handler's status, headers and body.
-func (c *Checker) Decisions() http.Handler {
+func (c *Checker) Decisions(o DecisionsOptions) http.Handler {
+	trust := o.Forwarded
+	if trust == nil {
+		trust = defaultForwardedTrust
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, hr *http.Request) {
-		r := decisionRequest(hr)
-		d := c.final(hr.Context(), r, nil)
+		r, malformed := trust.decisionRequest(hr)
+		d := c.final(hr.Context(), r, malformed)
 		h := w.Header()
 		if d.Allowed {
 			if s := d.Session; s != nil {
@@ -63,8 +83,12 @@ func (c *Checker) Decisions() http.Handler {
 	})
 }
 
-func decisionRequest(hr *http.Request) *pipeline.Request {
+// decisionRequest rebuilds the request to judge from a decision call. On
+// error the returned request is what was rebuilt so far, for the decision
+// log.
+func (t *ForwardedTrust) decisionRequest(hr *http.Request) (*pipeline.Request, error) {
 	r := &pipeline.Request{
+		ID:       hr.Header.Get("X-Request-Id"),
 		Method:   hr.Method,
 		Scheme:   "http",
 		Host:     hr.Host,
@@ -77,29 +101,49 @@ func decisionRequest(hr *http.Request) *pipeline.Request {
 	for k, vs := range hr.Header {
 		r.Header[strings.ToLower(k)] = vs
 	}
-	if m := hr.Header.Get("X-Forwarded-Method"); m != "" {
-		r.Method = m
-	}
-	switch p := strings.ToLower(hr.Header.Get("X-Forwarded-Proto")); p {
-	case "http", "https":
-		r.Scheme = p
-	}
-	if h := hr.Header.Get("X-Forwarded-Host"); h != "" {
-		r.Host = h
-	}
-	uri := hr.Header.Get("X-Forwarded-Uri")
-	if uri == "" {
-		uri = hr.Header.Get("X-Original-Uri")
-	}
-	if uri != "" {
-		r.RawPath, r.RawQuery = pipeline.SplitPathQuery(uri)
-	} else {
-		r.RawPath = strings.TrimPrefix(hr.URL.EscapedPath(), DecisionsPath)
-		r.RawQuery = hr.URL.RawQuery
-	}
-	r.ID = hr.Header.Get("X-Request-Id")
 	if ap, err := netip.ParseAddrPort(hr.RemoteAddr); err == nil {
 		r.Source.Address, r.Source.Port = ap.Addr().Unmap().String(), uint32(ap.Port())
 	}
-	return r
+
+	// The call's request target exactly as received: re-escaping or
+	// cutting it here would judge a path other than the one sent.
+	target := hr.RequestURI
+	if target == "" && hr.URL != nil { // called in-process, not by a server
+		target = hr.URL.RequestURI()
+	}
+	callPath, _, _ := strings.Cut(target, "?")
+	if callPath != DecisionsPath && !strings.HasPrefix(callPath, DecisionsPath+"/") {
+		return r, fmt.Errorf("request target is not %s or below it", DecisionsPath)
+	}
+	suffix := target[len(DecisionsPath):]
+	r.RawPath, r.RawQuery, _ = strings.Cut(suffix, "?")
+
+	f, err := t.read(hr)
+	if err != nil {
+		return r, err
+	}
+	if f.method != "" {
+		r.Method = f.method
+	}
+	schemeFrom := "the call's scheme"
+	if f.scheme != "" {
+		r.Scheme, schemeFrom = f.scheme, HeaderXForwardedProto
+	}
+	hostFrom := "Host"
+	if f.host != "" {
+		r.Host, hostFrom = f.host, HeaderXForwardedHost
+	}
+	if f.target != "" {
+		// A path after /decisions (Envoy's path_prefix mode) states the
+		// target too; a proxy that passes the client's X-Forwarded-Uri
+		// through must not let it choose another.
+		if r.RawPath != "" && suffix != f.target {
+			return r, fmt.Errorf("%s and the path after %s state different request targets", f.targetFrom, DecisionsPath)
+		}
+		r.RawPath, r.RawQuery, _ = strings.Cut(f.target, "?")
+	}
+	if err := f.checkForwarded(r.Host, hostFrom, r.Scheme, schemeFrom); err != nil {
+		return r, err
+	}
+	return r, nil
 }

@@ -16,7 +16,7 @@ func TestDecisionAPI(t *testing.T) {
 	st := &store{}
 	st.s.Store(snapshot(t))
 	c := authz.NewChecker(st, zap.NewNop(), nil)
-	srv := httptest.NewServer(authz.NewAPIHandler(st, nil, authz.APIOptions{Decisions: c.Decisions()}))
+	srv := httptest.NewServer(authz.NewAPIHandler(st, nil, authz.APIOptions{Decisions: c.Decisions(authz.DecisionsOptions{})}))
 	defer srv.Close()
 
 	tests := []struct {

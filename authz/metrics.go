@@ -47,6 +47,24 @@ func (m *Metrics) ObserveDecision(d *pipeline.Decision) {
 	m.duration.WithLabelValues(decision).Observe(d.Duration.Seconds())
 }
 
+// RegisterRuleReloads exports the rule store's reload counters as
+// portcullis_rule_reloads_total (rule sets published) and
+// portcullis_rule_reload_failures_total (rule sets rejected, the previous
+// set staying in force). counts is read at scrape time, so the store stays
+// the one place that counts.
+func RegisterRuleReloads(reg prometheus.Registerer, counts func() (reloads, failures uint64)) {
+	reg.MustRegister(
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "portcullis_rule_reloads_total",
+			Help: "Rule sets compiled and published.",
+		}, func() float64 { r, _ := counts(); return float64(r) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "portcullis_rule_reload_failures_total",
+			Help: "Rule sets rejected (unreadable, undecodable or invalid); the previous rules stay in force.",
+		}, func() float64 { _, f := counts(); return float64(f) }),
+	)
+}
+
 // NewRegistry returns a Prometheus registry with the Go and process
 // collectors.
 func NewRegistry() *prometheus.Registry {

@@ -327,7 +327,7 @@ func TestSecurityA(t *testing.T) {
 
 	t.Run("A-35 unknown-kid refresh storm", func(t *testing.T) {
 		secAllow(t, adm(secToken(t, nil, nil)), "R-adm") // keys loaded
-		before := e.idp.hits.Load()
+		before, start := e.idp.hits.Load(), time.Now()
 		junk := secB64(secJSON(t, secC0())) + "." + secB64(make([]byte, 256))
 		const workers, perWorker = 8, 40
 		var wg sync.WaitGroup
@@ -360,10 +360,14 @@ func TestSecurityA(t *testing.T) {
 		for msg := range errs {
 			t.Error(msg)
 		}
-		// Within one refetch cooldown (5s by default) the storm may cause
-		// at most one fetch.
-		if n := e.idp.hits.Load() - before; n > 1 {
-			t.Fatalf("%d JWKS fetches for %d unknown-kid requests, want at most 1", n, workers*perWorker)
+		// Fetch starts are at least one refetch cooldown (5s by default)
+		// apart, so the bound follows from the time the storm took, and a
+		// slow machine cannot fail it: one fetch per started cooldown, plus
+		// one refresh that may already have been under way. The exact
+		// count, on a manual clock, is handlers/authn/jwt's storm test.
+		limit := 2 + int64(time.Since(start)/(5*time.Second))
+		if n := e.idp.hits.Load() - before; n > limit {
+			t.Fatalf("%d JWKS fetches for %d unknown-kid requests, want at most %d", n, workers*perWorker, limit)
 		}
 		if valid != 20 {
 			t.Fatalf("%d of 20 valid tokens verified during the storm", valid)

@@ -236,12 +236,12 @@ func secSessionRules(url string) string {
 	return fmt.Sprintf(`
 - id: R-session-identity
   match: {url: "https://api.test/d17a/<.*>", methods: [GET]}
-  authenticators: [{handler: cookie_session, config: {check_session_url: "%[1]s", subject_from: identity.id}}]
+  authenticators: [{handler: cookie_session, config: {check_session_url: "%[1]s", preserve_path: false, subject_from: identity.id}}]
   authorizer: {handler: allow}
   mutators: [{handler: header, config: {headers: {X-User: "{{ print .Subject }}"}}}]
 - id: R-session-subject
   match: {url: "https://api.test/d17b/<.*>", methods: [GET]}
-  authenticators: [{handler: cookie_session, config: {check_session_url: "%[1]s"}}]
+  authenticators: [{handler: cookie_session, config: {check_session_url: "%[1]s", preserve_path: false}}]
   authorizer: {handler: allow}
   mutators: [{handler: header, config: {headers: {X-User: "{{ print .Subject }}"}}}]
 `, url)

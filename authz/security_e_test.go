@@ -65,7 +65,7 @@ func secE03(t *testing.T) {
   mutators: [{handler: noop}]
 - id: R-e03-session
   match: {url: "https://api.test/e03/<(null|ok)>", methods: [GET]}
-  authenticators: [{handler: cookie_session, config: {check_session_url: "%s"}}]
+  authenticators: [{handler: cookie_session, config: {check_session_url: "%s", preserve_path: false}}]
   authorizer: {handler: allow}
   mutators: [{handler: header, config: {headers: {X-User: "{{ print .Subject }}"}}}]
 - id: R-e03-remote

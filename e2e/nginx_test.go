@@ -123,6 +123,15 @@ func TestNginxAuthRequest(t *testing.T) {
 		{"authentication required", "/admin/x", nil, 401, ""},
 		{"traversal is judged on the normalised path", "/public/../admin/x", nil, 401, ""},
 		{"no rule is forbidden", "/nowhere", nil, 403, ""},
+		// nginx sets the forwarded headers it sends, so the client's own
+		// copies never choose the request judged.
+		{"the client's X-Forwarded-* are replaced by nginx's", "/admin/x",
+			map[string]string{"X-Forwarded-Uri": "/public/x", "X-Forwarded-Method": "GET", "X-Forwarded-Host": "other.test"}, 401, ""},
+		// nginx passes the client's X-Original-Uri through beside its own
+		// X-Forwarded-Uri: two statements of the path that disagree are a
+		// 400, which auth_request turns into a 500. Denied either way.
+		{"a client's X-Original-Uri disagreeing with nginx's X-Forwarded-Uri", "/admin/x",
+			map[string]string{"X-Original-Uri": "/public/x"}, 500, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

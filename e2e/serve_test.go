@@ -185,7 +185,7 @@ func TestHotReload(t *testing.T) {
 
 	writeFile(t, filepath.Join(dir, "rules.yaml"), `[{"id": "broken", "match": {"url": "https://api.test/<.*>", "methods": ["GET"]}, "authenticators": [{"handler": "anonymous"}], "authorizer": {"handler": "allow"}, "mutators": [{"handler": "noop", "config": {"bogus": 1}}]}]`)
 	p.waitLog(t, "rules rejected, previous rules stay in force", 2*time.Second)
-	if !strings.Contains(p.logs(), `rules.yaml: rules[0] (id \"broken\"): mutators[0] (noop): config: unknown field \"bogus\"`) {
+	if !strings.Contains(p.logs(), `rules.yaml:1: rules[0] (id \"broken\"): mutators[0] (noop): config: unknown field \"bogus\"`) {
 		t.Errorf("rejection does not name file, rule and field:\n%s", p.logs())
 	}
 	if o := check(t, c, envoyRequest("GET", "/public/1", nil, false)); o.status != 403 {
@@ -228,7 +228,7 @@ func TestGracefulShutdown(t *testing.T) {
 func TestInvalidRulesAtStartupExitNonZero(t *testing.T) {
 	dir := setup(t, "- id: bad\n  match: {url: 'https://api.test/<.*>', methods: [GET]}\n  authenticators: [{handler: jwtt}]\n  authorizer: {handler: allow}\n  mutators: [{handler: noop}]\n")
 	out, code := run(t, dir, "serve", "--config", "config.yaml")
-	if code == 0 || !strings.Contains(out, `rules.yaml: rules[0] (id "bad"): authenticators[0] (jwtt): unknown handler "jwtt"`) {
+	if code == 0 || !strings.Contains(out, `rules.yaml:1: rules[0] (id "bad"): authenticators[0] (jwtt): unknown handler "jwtt" (did you mean "jwt"?)`) {
 		t.Fatalf("exit %d:\n%s", code, out)
 	}
 }
@@ -240,12 +240,12 @@ func TestRulesValidate(t *testing.T) {
 	}
 	writeFile(t, filepath.Join(dir, "bad.json"), `[{"id":"a","match":{"url":"https://x/<[>","methods":["GET"]},"authenticators":[],"authorizer":{"handler":"allow"},"mutators":[{"handler":"noop"}]},{"id":"b","mach":{}}]`)
 	out, code := run(t, dir, "rules", "validate", "bad.json")
-	if code != 1 || !strings.Contains(out, `bad.json: rules[1] (id "b"): unknown field "mach"`) {
+	if code != 1 || !strings.Contains(out, `bad.json:1: rules[1] (id "b"): unknown field "mach" (did you mean "match"?)`) {
 		t.Fatalf("exit %d: %s", code, out)
 	}
 	writeFile(t, filepath.Join(dir, "bad.json"), `[{"id":"a","match":{"url":"https://x/<[>","methods":["GET"]},"authenticators":[],"authorizer":{"handler":"allow"},"mutators":[{"handler":"noop"}]}]`)
 	out, code = run(t, dir, "rules", "validate", "bad.json")
-	if code != 1 || !strings.Contains(out, `bad.json: rules[0] (id "a"): match.url`) || !strings.Contains(out, `bad.json: rules[0] (id "a"): authenticators: must not be empty`) {
+	if code != 1 || !strings.Contains(out, `bad.json:1: rules[0] (id "a"): match.url`) || !strings.Contains(out, `bad.json:1: rules[0] (id "a"): authenticators: must not be empty`) {
 		t.Fatalf("every error must be listed; exit %d: %s", code, out)
 	}
 	if out, code := run(t, "..", "rules", "validate", "examples/quickstart/rules.yaml"); code != 0 {

@@ -9,6 +9,7 @@ import (
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 
 	"github.com/portcullis-authz/portcullis/pipeline"
+	"github.com/portcullis-authz/portcullis/pipeline/match"
 )
 
 // ToRequest translates an ext_authz CheckRequest into a pipeline.Request.
@@ -18,7 +19,9 @@ import (
 //   - method, host and scheme come from attributes.request.http, falling back
 //     to the :method, :authority (then host) and :scheme pseudo-headers.
 //     The scheme never falls back to x-forwarded-proto, which any client can
-//     send; with no scheme at all it is "http".
+//     send; with no scheme at all it is "http". The host is returned in
+//     match.CanonicalHost form, and every copy of it (http.host,
+//     :authority, a host header) must agree in that form.
 //   - http.path is the request target including the query; it is split with
 //     pipeline.SplitPathQuery. http.query and http.fragment are always empty
 //     and are never read.
@@ -36,8 +39,9 @@ import (
 //
 // A request Envoy would never send is an error: nil attributes, request or
 // http; an empty method; a path that is empty or does not start with '/'
-// (so CONNECT and "OPTIONS *" are rejected too); an empty header key; or a
-// NUL, CR or LF byte in the method, host, path or any header key or value
+// (so CONNECT and "OPTIONS *" are rejected too); a host CanonicalHost
+// refuses, or copies of the host that disagree; an empty header key; or a
+// NUL, CR or LF byte in the method, path or any header key or value
 // (raw_value included). Other bytes, invalid UTF-8 included, are allowed in
 // raw header values. The error is a *pipeline.Error with status 400 and
 // reason pipeline.ReasonMalformed, so pipeline.StatusOf and pipeline.ReasonOf
@@ -75,12 +79,19 @@ func ToRequest(req *authv3.CheckRequest) (*pipeline.Request, error) {
 	if hasCTL(method) {
 		return nil, malformed("method contains NUL, CR or LF")
 	}
-	host := first(hr.GetHost(), h, ":authority")
-	if host == "" {
-		host = firstValue(h, "host")
+	scheme := lowerASCII(first(hr.GetScheme(), h, ":scheme"))
+	switch scheme {
+	case "":
+		scheme = "http"
+	case "http", "https":
+	default:
+		// Envoy only ever sends these two; anything else would reach the
+		// match string and templates unchecked.
+		return nil, malformed("scheme must be http or https")
 	}
-	if hasCTL(host) {
-		return nil, malformed("host contains NUL, CR or LF")
+	host, err := canonicalHost(scheme, hr.GetHost(), h)
+	if err != nil {
+		return nil, err
 	}
 	target := first(hr.GetPath(), h, ":path")
 	switch {
@@ -91,15 +102,11 @@ func ToRequest(req *authv3.CheckRequest) (*pipeline.Request, error) {
 	case hasCTL(target):
 		return nil, malformed("path contains NUL, CR or LF")
 	}
-	scheme := first(hr.GetScheme(), h, ":scheme")
-	if scheme == "" {
-		scheme = "http"
-	}
 
 	r := &pipeline.Request{
 		ID:          firstValue(h, "x-request-id"),
 		Method:      method,
-		Scheme:      lowerASCII(scheme),
+		Scheme:      scheme,
 		Host:        host,
 		Header:      h,
 		Protocol:    hr.GetProtocol(),
@@ -121,6 +128,42 @@ func ToRequest(req *authv3.CheckRequest) (*pipeline.Request, error) {
 		r.Body = []byte(b)
 	}
 	return r, nil
+}
+
+// canonicalHost returns the request's host in match.CanonicalHost form, the
+// form Snapshot.Execute matches. Envoy may state the host three times:
+// attributes.request.http.host, the :authority pseudo-header, and a host
+// header (an HTTP/2 client may send one beside :authority). Every copy
+// must name the same host once canonical: Envoy routes by :authority, and
+// an upstream reading a different Host would serve a request judged for
+// another host, so disagreement is malformed, not a guess.
+func canonicalHost(scheme, attr string, h pipeline.Header) (string, error) {
+	var host, from string
+	check := func(where, v string) error {
+		c, err := match.CanonicalHost(scheme, v)
+		switch {
+		case err != nil:
+			return pipeline.NewError(http.StatusBadRequest, pipeline.ReasonMalformed, where, err)
+		case from != "" && c != host:
+			return malformed(where + " names another host than " + from)
+		case from == "":
+			host, from = c, where
+		}
+		return nil
+	}
+	if attr != "" {
+		if err := check("attributes.request.http.host", attr); err != nil {
+			return "", err
+		}
+	}
+	for _, hd := range [...]struct{ key, where string }{{":authority", ":authority header"}, {"host", "host header"}} {
+		for _, v := range h[hd.key] {
+			if err := check(hd.where, v); err != nil {
+				return "", err
+			}
+		}
+	}
+	return host, nil
 }
 
 // headersFromMap converts the default headers map. Every key gets a one-value

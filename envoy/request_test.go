@@ -225,10 +225,28 @@ func TestToRequestReadsWhatEnvoySends(t *testing.T) {
 			name: "host falls back to :authority",
 			req: httpReq(func(h *authv3.AttributeContext_HttpRequest) {
 				h.Host = ""
-				h.Headers = map[string]string{":authority": "api.example.com:8443", "host": "other"}
+				h.Headers = map[string]string{":authority": "api.example.com:8443"}
 			}),
 			field: func(r *pipeline.Request) any { return r.Host },
 			want:  "api.example.com:8443",
+		},
+		{
+			name: "host is canonical",
+			req: httpReq(func(h *authv3.AttributeContext_HttpRequest) {
+				h.Host = "API.Example.COM.:443"
+				h.Scheme = "HTTPS"
+			}),
+			field: func(r *pipeline.Request) any { return r.Host },
+			want:  "api.example.com",
+		},
+		{
+			name: "copies of the host agree once canonical",
+			req: httpReq(func(h *authv3.AttributeContext_HttpRequest) {
+				h.Host = "api.example.com"
+				h.Headers = map[string]string{":authority": "API.example.com", "host": "api.example.com.:80"}
+			}),
+			field: func(r *pipeline.Request) any { return r.Host },
+			want:  "api.example.com",
 		},
 		{
 			name: "host falls back to host when there is no :authority",
@@ -412,7 +430,36 @@ func TestToRequestRejectsMalformed(t *testing.T) {
 		{"authority-form path", httpReq(func(h *authv3.AttributeContext_HttpRequest) { h.Path = "example.com:443" })},
 		{"LF in path", httpReq(func(h *authv3.AttributeContext_HttpRequest) { h.Path = "/a\nb" })},
 		{"CR in method", httpReq(func(h *authv3.AttributeContext_HttpRequest) { h.Method = "GET\r" })},
+		{"CR in scheme", httpReq(func(h *authv3.AttributeContext_HttpRequest) { h.Scheme = "\rhttps" })},
+		{"unknown scheme", httpReq(func(h *authv3.AttributeContext_HttpRequest) { h.Scheme = "ftp" })},
 		{"NUL in host", httpReq(func(h *authv3.AttributeContext_HttpRequest) { h.Host = "a\x00b" })},
+		{"percent-encoded host", httpReq(func(h *authv3.AttributeContext_HttpRequest) { h.Host = "api%2eexample.com" })},
+		{"userinfo in host", httpReq(func(h *authv3.AttributeContext_HttpRequest) { h.Host = "admin@api.example.com" })},
+		{"non-ASCII host", httpReq(func(h *authv3.AttributeContext_HttpRequest) { h.Host = "bücher.example" })},
+		{"invalid port", httpReq(func(h *authv3.AttributeContext_HttpRequest) { h.Host = "api.example.com:99999" })},
+		{"invalid :authority fallback", httpReq(func(h *authv3.AttributeContext_HttpRequest) {
+			h.Host = ""
+			h.Headers = map[string]string{":authority": "api example.com"}
+		})},
+		{"host header disagrees with http.host", httpReq(func(h *authv3.AttributeContext_HttpRequest) {
+			h.Headers = map[string]string{"host": "admin.example.com"}
+		})},
+		{"host header disagrees with :authority", httpReq(func(h *authv3.AttributeContext_HttpRequest) {
+			h.Host = ""
+			h.Headers = map[string]string{":authority": "api.example.com:8443", "host": "other"}
+		})},
+		{":authority disagrees with http.host", httpReq(func(h *authv3.AttributeContext_HttpRequest) {
+			h.HeaderMap = rawHeaders(":authority", "admin.example.com")
+		})},
+		{"second host header line disagrees", httpReq(func(h *authv3.AttributeContext_HttpRequest) {
+			h.HeaderMap = rawHeaders(":authority", "example.com", "host", "example.com", "host", "admin.example.com")
+		})},
+		{"joined duplicate host headers", httpReq(func(h *authv3.AttributeContext_HttpRequest) {
+			h.Headers = map[string]string{"host": "example.com,admin.example.com"}
+		})},
+		{"host header on another port", httpReq(func(h *authv3.AttributeContext_HttpRequest) {
+			h.Headers = map[string]string{"host": "example.com:8080"}
+		})},
 		{"CR LF in header value", httpReq(func(h *authv3.AttributeContext_HttpRequest) {
 			h.Headers = map[string]string{"authorization": secret + "\r\nx-admin: true"}
 		})},

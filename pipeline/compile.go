@@ -55,6 +55,9 @@ type Snapshot struct {
 	fallback      []step[ErrorHandler]
 	noMatchStatus int
 	closers       []io.Closer
+
+	pathLimits             match.PathLimits
+	caseSensitiveUpstreams bool
 }
 
 // Close releases the resources of handlers that hold some (io.Closer),
@@ -97,6 +100,11 @@ func Compile(specs []RuleSpec, cfg Config, reg *Registry) (*Snapshot, error) {
 	default:
 		c.fail("access_rules.no_match_status", fmt.Errorf("must be 401, 403 or 404, not %d", cfg.NoMatchStatus))
 	}
+	s.caseSensitiveUpstreams = cfg.CaseSensitiveUpstreams
+	s.pathLimits = match.PathLimits{
+		MaxLength:   c.limit("access_rules.max_path_length", cfg.MaxPathLength, DefaultMaxPathLength),
+		MaxSegments: c.limit("access_rules.max_path_segments", cfg.MaxPathSegments, DefaultMaxPathSegments),
+	}
 
 	type seenPattern struct{ where string }
 	patterns := map[string]seenPattern{}
@@ -118,7 +126,9 @@ func Compile(specs []RuleSpec, cfg Config, reg *Registry) (*Snapshot, error) {
 			methods = nil
 		}
 		for _, m := range methods {
-			key := strings.ToUpper(m) + " " + spec.Match.URL
+			// Canonical: https://API.test/x and https://api.test/x are
+			// one pattern.
+			key := strings.ToUpper(m) + " " + r.pattern.Canonical()
 			if prev, dup := patterns[key]; dup {
 				c.fail(spec.Where(), fmt.Errorf("match %s %s conflicts with %s", strings.ToUpper(m), spec.Match.URL, prev.where))
 				continue
@@ -171,6 +181,17 @@ func (c *compiler) fail(path string, err error) {
 	c.errs = append(c.errs, &FieldError{Path: path, Err: err})
 }
 
+// limit returns v, or def when v is 0; a negative v is an error.
+func (c *compiler) limit(key string, v, def int) int {
+	switch {
+	case v == 0:
+		return def
+	case v < 0:
+		c.fail(key, fmt.Errorf("must be positive, not %d", v))
+	}
+	return v
+}
+
 // rule compiles one spec, recording every error; nil if any.
 func (c *compiler) rule(spec *RuleSpec) *Rule {
 	where := spec.Where()
@@ -190,6 +211,13 @@ func (c *compiler) rule(spec *RuleSpec) *Rule {
 			c.fail(where+": match.url", err)
 		}
 		r.pattern = p
+		switch {
+		case p == nil:
+		case p.HostError() != nil:
+			c.warnings = append(c.warnings, fmt.Sprintf("%s: match.url never matches: %v", where, p.HostError()))
+		case p.Canonical() != spec.Match.URL:
+			c.warnings = append(c.warnings, fmt.Sprintf("%s: match.url is matched as %s (hosts and schemes are compared in canonical form)", where, p.Canonical()))
+		}
 		if len(spec.Match.Methods) == 0 {
 			c.warnings = append(c.warnings, where+": match.methods is empty, the rule never matches")
 		}
@@ -274,6 +302,13 @@ func (c *compiler) build(where string, k Kind, field string, i int, hs HandlerSp
 	if err != nil {
 		c.fail(path, err)
 		return nil, false
+	}
+	if w, ok := h.(Warner); ok {
+		// Asked per rule, not per instance: each rule that uses a shared
+		// instance is named in its own warning.
+		for _, msg := range w.Warnings() {
+			c.warnings = append(c.warnings, path+": "+msg)
+		}
 	}
 	return h, true
 }

@@ -18,6 +18,7 @@ const (
 	ReasonMalformed        = "malformed_request"
 	ReasonNoRule           = "no_rule_match"
 	ReasonAmbiguous        = "ambiguous_rule_match"
+	ReasonPathCase         = "ambiguous_path_case"
 	ReasonMatchError       = "rule_match_error"
 	ReasonNoSnapshot       = "rules_not_loaded"
 	ReasonCanceled         = "request_canceled"
@@ -39,12 +40,8 @@ func (s *Snapshot) Execute(ctx context.Context, r *Request) (d Decision) {
 	if s == nil {
 		return lastResort(r, Unavailable(ReasonNoSnapshot, "no rules loaded yet", nil))
 	}
-	if r.Path == "" && r.RawPath != "" {
-		p, err := match.NormalizePath(r.RawPath)
-		if err != nil {
-			return s.deny(ctx, nil, r, "", NewError(http.StatusBadRequest, ReasonMalformed, "malformed request path", err))
-		}
-		r.Path = p
+	if err := s.canonicalize(r); err != nil {
+		return s.deny(ctx, nil, r, "", err)
 	}
 	if err := ctx.Err(); err != nil {
 		return s.deny(ctx, nil, r, "", Unavailable(ReasonCanceled, "request canceled", err))
@@ -60,6 +57,14 @@ func (s *Snapshot) Execute(ctx context.Context, r *Request) (d Decision) {
 	}
 	if err == nil && len(hits) <= 1 && r.Context[ContextRuleID] == "" && trailingSlashStripped(r) {
 		hits, err = s.slashGuard(r, hits)
+	}
+	if err == nil && len(hits) == 1 && r.Context[ContextRuleID] == "" && !s.caseSensitiveUpstreams {
+		var other *Rule
+		if other, err = s.caseGuard(r, hits[0].Index); other != nil {
+			return s.deny(ctx, nil, r, "", NewError(http.StatusBadRequest, ReasonPathCase,
+				fmt.Sprintf("path differs only in letter case from the path of rule %q, which an upstream that ignores case would apply; rule %q matched (set access_rules.case_sensitive_upstreams if no upstream ignores case)",
+					other.ID, s.rules[hits[0].Index].ID), nil))
+		}
 	}
 	switch {
 	case err != nil:
@@ -108,6 +113,62 @@ func (s *Snapshot) Execute(ctx context.Context, r *Request) (d Decision) {
 		return s.deny(ctx, rule, r, "", Unavailable(ReasonCanceled, "request canceled", err))
 	}
 	return Decision{Allowed: true, RuleID: rule.ID, Subject: sess.Subject, Session: sess, Reason: ReasonAllowed}
+}
+
+// canonicalize puts the identity of r in the one form rules are matched
+// against, the same for both front doors, before any rule runs: the host
+// in match.CanonicalHost form, a path within the snapshot's limits and
+// normalised by match.NormalizePath (unless the caller set Path), and no
+// '#' anywhere in the target. Anything else is a 400 malformed_request.
+func (s *Snapshot) canonicalize(r *Request) error {
+	h, err := match.CanonicalHost(r.Scheme, r.Host)
+	if err != nil {
+		return NewError(http.StatusBadRequest, ReasonMalformed, "malformed request host", err)
+	}
+	r.Host = h
+	if strings.IndexByte(r.RawQuery, '#') >= 0 {
+		return NewError(http.StatusBadRequest, ReasonMalformed, "malformed request query",
+			errors.New("'#' in the query: a request target has no fragment"))
+	}
+	if err := s.pathLimits.Check(r.RawPath); err != nil {
+		return NewError(http.StatusBadRequest, ReasonMalformed, "malformed request path", err)
+	}
+	if r.Path == "" && r.RawPath != "" {
+		p, err := match.NormalizePath(r.RawPath)
+		if err != nil {
+			return NewError(http.StatusBadRequest, ReasonMalformed, "malformed request path", err)
+		}
+		r.Path = p
+	}
+	return nil
+}
+
+// caseGuard closes the gap that case-sensitive rules open in front of an
+// upstream that serves paths case-insensitively: /ADMIN/x misses the rule
+// for /admin/<.*>, a broader rule may catch it, and the upstream serves
+// /admin/x. It returns a rule other than the selected one (index sel)
+// that would apply if the path were cased like that rule's literal path
+// prefix (match.Index.CaseVariants), or nil. A trailing slash that
+// normalisation removed is put back for a second look, as in slashGuard.
+func (s *Snapshot) caseGuard(r *Request, sel int) (*Rule, error) {
+	var buf [1]match.Hit
+	paths := [2]string{r.Path}
+	if trailingSlashStripped(r) {
+		paths[1] = r.Path + "/"
+	}
+	for _, p := range paths {
+		if p == "" {
+			continue
+		}
+		alt, err := s.index.CaseVariants(r.Method, r.Scheme, r.Host, p, sel, buf[:0])
+		switch {
+		case err != nil:
+			return nil, err
+		case len(alt) > 0:
+			return s.rules[alt[0].Index], nil
+		}
+	}
+	return nil, nil
 }
 
 // trailingSlashStripped reports whether normalisation removed a trailing
@@ -232,9 +293,18 @@ func (s *Snapshot) deny(ctx context.Context, rule *Rule, r *Request, handler str
 			return d
 		}
 	}
-	d.Denial = lastResort(r, err).Denial
+	// Every handler's when list ruled the failure out. Oathkeeper answers
+	// 500 then, whatever the failure was, and so does Portcullis (issue #10
+	// item 5); the decision keeps the failure's reason, and its error says
+	// why the status is 500.
+	d.Err = fmt.Errorf("no error handler matched, answering 500: %w", err)
+	d.Denial = Denial{Status: http.StatusInternalServerError, Header: Header{"content-type": {"application/json"}}, Body: []byte(noHandlerBody)}
 	return d
 }
+
+// noHandlerBody is the herodot-shaped 500 Oathkeeper writes when no error
+// handler matches.
+const noHandlerBody = `{"error":{"code":500,"status":"Internal Server Error","message":"An internal server error occurred, please contact the system administrator"}}`
 
 // lastResort renders a minimal JSON denial when no error handler applies.
 func lastResort(r *Request, err error) Decision {

@@ -33,6 +33,15 @@ type ErrorHandler interface {
 	HandleError(ctx context.Context, r *Request, err error) (Denial, error)
 }
 
+// Warner is implemented by handlers whose config loads but that will not
+// do everything it says, e.g. a header mutator asked to set Host, which
+// Envoy owns. Compile adds each warning, prefixed with the rule and the
+// handler, to Snapshot.Warnings. Warnings must be one line each and must
+// not contain secrets.
+type Warner interface {
+	Warnings() []string
+}
+
 // AuthenticatorFunc adapts a function to Authenticator.
 type AuthenticatorFunc func(ctx context.Context, r *Request, s *Session) error
 

@@ -3,8 +3,8 @@ package pipeline
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
+	"reflect"
 	"sort"
 	"strings"
 )
@@ -127,7 +127,7 @@ func (r *Registry) build(k Kind, name string, config map[string]any) (any, error
 		if oathkeeperOnly[k][name] {
 			return nil, fmt.Errorf("handler %q is not implemented yet", name)
 		}
-		return nil, fmt.Errorf("unknown handler %q (known: %s)", name, strings.Join(r.Names(k), ", "))
+		return nil, fmt.Errorf("unknown handler %q%s (known: %s)", name, DidYouMean(name, r.Names(k)), strings.Join(r.Names(k), ", "))
 	}
 	return f(MapDecoder(config))
 }
@@ -157,21 +157,19 @@ func (d mapDecoder) Decode(dst any) error {
 	if err != nil {
 		return fmt.Errorf("encode config: %w", err)
 	}
+	// Every unknown key at once, with its path and a did-you-mean;
+	// encoding/json would stop at the first and not say where it is. The
+	// walk reads the JSON form, so Go-built maps ([]string, ...) count too.
+	var doc any
+	if err := json.Unmarshal(raw, &doc); err == nil {
+		if err := UnknownFieldsError(UnknownFields(doc, reflect.TypeOf(dst))); err != nil {
+			return err
+		}
+	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(dst); err != nil {
-		return cleanJSONError(err)
+		return JSONDecodeError(err)
 	}
 	return nil
-}
-
-// cleanJSONError rewrites encoding/json's messages into the project's
-// "field: problem" style.
-func cleanJSONError(err error) error {
-	var te *json.UnmarshalTypeError
-	if errors.As(err, &te) && te.Field != "" {
-		return fmt.Errorf("%s: cannot use %s as %s", te.Field, te.Value, te.Type)
-	}
-	msg := strings.TrimPrefix(err.Error(), "json: ")
-	return fmt.Errorf("%s", msg)
 }

@@ -85,6 +85,8 @@ type Request struct {
 	// Scheme is "http" or "https".
 	Scheme string
 	// Host is the authority, including a port if the client sent one.
+	// Execute replaces it with its match.CanonicalHost form (lower case,
+	// no trailing dot, no default port) before any rule runs.
 	Host string
 	// RawPath is the request path exactly as received, without the query.
 	RawPath string
@@ -128,15 +130,11 @@ func (r *Request) Query() url.Values {
 }
 
 // SplitPathQuery splits a request target at its first '?', as Envoy's
-// :path carries the query inside the path.
+// :path carries the query inside the path. A '#' is kept where it is, in
+// the path or the query: a request target has no fragment, and
+// Snapshot.Execute refuses one with 400 rather than cut it off and judge
+// a request the upstream may read differently.
 func SplitPathQuery(target string) (path, query string) {
-	if i := strings.IndexByte(target, '?'); i >= 0 {
-		path, query = target[:i], target[i+1:]
-	} else {
-		path = target
-	}
-	if i := strings.IndexByte(path, '#'); i >= 0 {
-		path = path[:i]
-	}
+	path, query, _ = strings.Cut(target, "?")
 	return path, query
 }

@@ -29,8 +29,11 @@ type RuleSpec struct {
 	Upstream *UpstreamSpec `json:"upstream,omitempty"`
 
 	// Source names where the rule came from ("rules/orders.yaml"), for
-	// error messages. Index is its position in that source.
+	// error messages. Line is the rule's line in it (0 when unknown, as
+	// for rules not read from a file). Index is its position in that
+	// source.
 	Source string `json:"-"`
+	Line   int    `json:"-"`
 	Index  int    `json:"-"`
 }
 
@@ -60,12 +63,16 @@ type UpstreamSpec struct {
 	StripPath    string `json:"strip_path,omitempty"`
 }
 
-// Where returns the location prefix used in error messages:
-// `rules.yaml: rules[3] (id "orders")`.
+// Where returns the location prefix used in error messages, in the
+// file:line form editors jump to: `rules.yaml:12: rules[3] (id "orders")`
+// (`rules.yaml: rules[3] ...` when the line is unknown).
 func (s *RuleSpec) Where() string {
 	var b strings.Builder
 	if s.Source != "" {
 		b.WriteString(s.Source)
+		if s.Line > 0 {
+			fmt.Fprintf(&b, ":%d", s.Line)
+		}
 		b.WriteString(": ")
 	}
 	fmt.Fprintf(&b, "rules[%d]", s.Index)
@@ -96,7 +103,25 @@ type Config struct {
 	// NoMatchStatus is the status when no rule matches: 404 (default), 401
 	// or 403.
 	NoMatchStatus int
+	// MaxPathLength bounds the raw request path in bytes, query excluded;
+	// a longer path is a 400. 0 means DefaultMaxPathLength.
+	MaxPathLength int
+	// MaxPathSegments bounds the '/'-separated segments of the raw path;
+	// more is a 400. 0 means DefaultMaxPathSegments.
+	MaxPathSegments int
+	// CaseSensitiveUpstreams turns off the path case guard: by default a
+	// request whose path differs from a rule's literal path prefix only in
+	// letter case, and that another rule matches, is a 400, because an
+	// upstream that ignores case would serve it as the first rule's path.
+	// Set it when every upstream compares paths case-sensitively.
+	CaseSensitiveUpstreams bool
 }
+
+// Defaults of Config's path limits.
+const (
+	DefaultMaxPathLength   = 4096
+	DefaultMaxPathSegments = 128
+)
 
 func (c *Config) section(k Kind) map[string]HandlerConfig {
 	switch k {

@@ -75,6 +75,15 @@ func (w When) Validate() error {
 		if c.Request == nil {
 			continue
 		}
+		// Media types are case-insensitive; the request side is lowered
+		// by mime.ParseMediaType.
+		if h := c.Request.Header; h != nil {
+			for _, list := range [][]string{h.ContentType, h.Accept} {
+				for j, m := range list {
+					list[j] = strings.ToLower(strings.TrimSpace(m))
+				}
+			}
+		}
 		for _, ip := range []*WhenIP{c.Request.RemoteIP, c.Request.CIDR} {
 			if ip == nil {
 				continue
@@ -128,10 +137,10 @@ func (c *WhenCondition) match(r *Request, err error) bool {
 		return true
 	}
 	if h := c.Request.Header; h != nil {
-		if len(h.ContentType) > 0 && !contains(h.ContentType, mediaType(r.Header.Get("content-type"))) {
+		if len(h.ContentType) > 0 && !mediaMatches(h.ContentType, r.Header.Get("content-type")) {
 			return false
 		}
-		if len(h.Accept) > 0 && !acceptMatches(h.Accept, r.Header.Get("accept")) {
+		if len(h.Accept) > 0 && !mediaMatches(h.Accept, r.Header.Get("accept")) {
 			return false
 		}
 	}
@@ -181,14 +190,17 @@ func mediaType(v string) string {
 	return mt
 }
 
-// acceptMatches compares the request's Accept entries to the handler's
-// list. As in Oathkeeper, the handler may use */* or type/*; wildcards in
-// the request are literal.
-func acceptMatches(want []string, accept string) bool {
-	if accept == "" {
-		accept = "application/octet-stream"
+// mediaMatches compares the media types of a request header (Accept or
+// Content-Type; a missing header counts as application/octet-stream) to
+// the handler's list. As in Oathkeeper, both headers are read as
+// comma-separated lists with parameters dropped, the handler may use */*
+// or type/*, and wildcards in the request are literal: a browser's
+// "*/*;q=0.8" matches only a configured "*/*".
+func mediaMatches(want []string, header string) bool {
+	if header == "" {
+		header = "application/octet-stream"
 	}
-	for _, part := range strings.Split(accept, ",") {
+	for _, part := range strings.Split(header, ",") {
 		got := mediaType(part)
 		for _, w := range want {
 			switch {

@@ -30,13 +30,16 @@ type Config struct {
 	Mutators       map[string]pipeline.HandlerConfig `json:"mutators"`
 	Errors         Errors                            `json:"errors"`
 	Log            Log                               `json:"log"`
+
+	// loc places later findings (CheckHandlers) in the file.
+	loc *configLocator
 }
 
 // Serve holds the listeners. Host and port are separate keys, as in
 // Oathkeeper's serve.api.
 type Serve struct {
 	GRPC    GRPCListener `json:"grpc"`
-	API     Listener     `json:"api"`
+	API     APIListener  `json:"api"`
 	Metrics Listener     `json:"metrics"`
 }
 
@@ -48,6 +51,26 @@ type Listener struct {
 
 // Addr returns host:port.
 func (l Listener) Addr() string { return fmt.Sprintf("%s:%d", l.Host, l.Port) }
+
+// APIListener is the HTTP API listener, which serves the decision API.
+type APIListener struct {
+	Host string `json:"host"`
+	Port int    `json:"port"`
+	// Forwarded says whose forwarded headers the decision API believes.
+	Forwarded Forwarded `json:"forwarded"`
+}
+
+// Addr returns host:port.
+func (l APIListener) Addr() string { return fmt.Sprintf("%s:%d", l.Host, l.Port) }
+
+// Forwarded is serve.api.forwarded: which forwarded headers the decision
+// API reads (a header not listed is an ordinary request header), and the
+// peers allowed to send them (CIDRs or single addresses; default
+// loopback). A listed header from any other peer is a 400.
+type Forwarded struct {
+	TrustedProxies []string `json:"trusted_proxies"`
+	Headers        []string `json:"headers"`
+}
 
 // GRPCListener is the ext_authz listener.
 type GRPCListener struct {
@@ -76,6 +99,13 @@ type AccessRules struct {
 	MatchingStrategy string   `json:"matching_strategy"`
 	// NoMatchStatus is the status when no rule matches (404, 401 or 403).
 	NoMatchStatus int `json:"no_match_status"`
+	// MaxPathLength and MaxPathSegments bound the raw request path (400
+	// beyond them).
+	MaxPathLength   int `json:"max_path_length"`
+	MaxPathSegments int `json:"max_path_segments"`
+	// CaseSensitiveUpstreams turns off the path case guard (see
+	// pipeline.Config).
+	CaseSensitiveUpstreams bool `json:"case_sensitive_upstreams"`
 }
 
 // Errors configures error handlers.
@@ -100,6 +130,10 @@ func (c *Config) Pipeline() pipeline.Config {
 		ErrorFallback:    c.Errors.Fallback,
 		MatchingStrategy: c.AccessRules.MatchingStrategy,
 		NoMatchStatus:    c.AccessRules.NoMatchStatus,
+
+		MaxPathLength:          c.AccessRules.MaxPathLength,
+		MaxPathSegments:        c.AccessRules.MaxPathSegments,
+		CaseSensitiveUpstreams: c.AccessRules.CaseSensitiveUpstreams,
 	}
 }
 
@@ -122,6 +156,14 @@ func defaults() map[string]any {
 		"errors.handlers.json.enabled":      true,
 		"log.level":                         "info",
 		"log.format":                        "text",
+
+		"access_rules.max_path_length":          pipeline.DefaultMaxPathLength,
+		"access_rules.max_path_segments":        pipeline.DefaultMaxPathSegments,
+		"access_rules.case_sensitive_upstreams": false,
+
+		"serve.api.forwarded.trusted_proxies": []any{"127.0.0.0/8", "::1/128"},
+		"serve.api.forwarded.headers": []any{"X-Forwarded-Method", "X-Forwarded-Proto", "X-Forwarded-Host", "X-Forwarded-Uri",
+			"X-Original-Method", "X-Original-Uri", "Forwarded"},
 	}
 }
 
@@ -153,9 +195,21 @@ var oathkeeperOnly = map[string]string{
 
 // LoadConfig reads the config file (YAML or JSON; "" for none), applies
 // PORTCULLIS_ environment overrides from environ (os.Environ() in
-// production) and decodes it strictly: an unknown key is an error naming
-// it. Keys only Oathkeeper uses come back as warnings.
+// production) and decodes it strictly: every unknown key and bad value is
+// an error, one line each naming the file, line and key. Keys only
+// Oathkeeper uses come back as warnings.
 func LoadConfig(path string, data []byte, environ []string) (*Config, []string, error) {
+	c, warnings, err := LoadConfigAll(path, data, environ)
+	if err != nil {
+		return nil, warnings, err
+	}
+	return c, warnings, nil
+}
+
+// LoadConfigAll is LoadConfig for validation: when the file parses, the
+// config comes back even with errors, holding what decoded, so a validator
+// can go on to check the parts other components read. It must not be run.
+func LoadConfigAll(path string, data []byte, environ []string) (*Config, []string, error) {
 	k := koanf.New(".")
 	if err := k.Load(confmap.Provider(defaults(), "."), nil); err != nil {
 		return nil, nil, err
@@ -170,10 +224,11 @@ func LoadConfig(path string, data []byte, environ []string) (*Config, []string, 
 	if data != nil {
 		// YAML is a superset of JSON, so one parser reads both.
 		if err := k.Load(rawbytes.Provider(data), yaml.Parser()); err != nil {
-			return nil, nil, fmt.Errorf("%s: parse config: %w", displayName(path), err)
+			return nil, nil, yamlError(displayName(path), "parse config", err)
 		}
 	}
-	if err := loadEnv(k, environ); err != nil {
+	envKeys, err := loadEnv(k, environ)
+	if err != nil {
 		return nil, nil, err
 	}
 
@@ -189,21 +244,32 @@ func LoadConfig(path string, data []byte, environ []string) (*Config, []string, 
 		_ = k.Set("access_rules.repositories", []any{s})
 	}
 
+	// Every unknown key and every bad value, one line each with the file,
+	// line and full dotted key (issue #10 item 12). mapstructure's own
+	// unknown-key check is off: it stops at one level and names Go types.
+	loc := newConfigLocator(path, data, envKeys)
+	errs := loc.unknownKeys(k.Raw())
 	var c Config
-	err := k.UnmarshalWithConf("", &c, koanf.UnmarshalConf{Tag: "json", DecoderConfig: &mapstructure.DecoderConfig{
-		ErrorUnused:      true,
+	err = k.UnmarshalWithConf("", &c, koanf.UnmarshalConf{Tag: "json", DecoderConfig: &mapstructure.DecoderConfig{
 		WeaklyTypedInput: true,
 		Result:           &c,
 		TagName:          "json",
 		DecodeHook:       mapstructure.StringToSliceHookFunc(","),
 	}})
-	if err != nil {
-		return nil, warnings, fmt.Errorf("%s: %w", displayName(path), cleanDecodeError(err))
+	errs = append(errs, loc.decodeErrors(err)...)
+	for _, e := range leaves(c.validate()) {
+		// A value that failed to decode reads as zero here: it has its
+		// error already.
+		key, msg, ok := strings.Cut(e.Error(), ": ")
+		switch {
+		case !ok:
+			errs = append(errs, fmt.Errorf("%s: %w", displayName(path), e))
+		case !loc.failed[key]:
+			errs = append(errs, loc.errorf(key, "%s", msg))
+		}
 	}
-	if err := c.validate(); err != nil {
-		return nil, warnings, fmt.Errorf("%s: %w", displayName(path), err)
-	}
-	return &c, warnings, nil
+	c.loc = loc
+	return &c, warnings, errors.Join(byLine(errs)...)
 }
 
 func (c *Config) validate() error {
@@ -230,7 +296,9 @@ func (c *Config) validate() error {
 // underscores themselves (matching_strategy, oauth2_introspection), each
 // level takes the longest run of words that names a key already present
 // (from defaults or the file), else a single word.
-func loadEnv(k *koanf.Koanf, environ []string) error {
+//
+// It returns the dotted key each variable set, for error messages.
+func loadEnv(k *koanf.Koanf, environ []string) (map[string]string, error) {
 	// The tree the words are resolved against: what is loaded, plus every
 	// handler name (without changing the config itself).
 	known := koanf.New(".")
@@ -244,15 +312,17 @@ func loadEnv(k *koanf.Koanf, environ []string) error {
 	}
 	tree := known.Raw()
 	m := map[string]any{}
+	vars := map[string]string{}
 	for _, kv := range environ {
 		key, value, ok := strings.Cut(kv, "=")
 		if !ok || !strings.HasPrefix(key, EnvPrefix) {
 			continue
 		}
 		words := strings.Split(strings.ToLower(strings.TrimPrefix(key, EnvPrefix)), "_")
-		m[resolveEnvPath(tree, words)] = value
+		p := resolveEnvPath(tree, words)
+		m[p], vars[p] = value, key
 	}
-	return k.Load(confmap.Provider(m, "."), nil)
+	return vars, k.Load(confmap.Provider(m, "."), nil)
 }
 
 func resolveEnvPath(node map[string]any, words []string) string {
@@ -278,13 +348,6 @@ func resolveEnvPath(node map[string]any, words []string) string {
 		}
 	}
 	return strings.Join(path, ".")
-}
-
-func cleanDecodeError(err error) error {
-	msg := err.Error()
-	msg = strings.TrimPrefix(msg, "decoding failed due to the following error(s):\n\n")
-	msg = strings.ReplaceAll(msg, "has invalid keys", "has unknown keys")
-	return errors.New(msg)
 }
 
 func displayName(path string) string {

@@ -98,20 +98,42 @@ func TestEnvironmentOverrides(t *testing.T) {
 	}
 }
 
+// TestConfigErrorsAreOneLineEach covers issue #10 item 12 for the
+// service config: every problem at once, one line each with the file, the
+// line, the full dotted key and a did-you-mean, never a Go type name.
+func TestConfigErrorsAreOneLineEach(t *testing.T) {
+	_, _, err := rulestore.LoadConfig("testdata/invalid/config.yaml", nil,
+		[]string{"PORTCULLIS_SERVE_METRICS_PROT=9000", "PORTCULLIS_SERVE_METRICS_PORT=x"})
+	const f = "testdata/invalid/config.yaml"
+	want := []string{
+		f + `:4: serve.grpc.prot: unknown key (did you mean "serve.grpc.port"?)`,
+		f + `:5: serve.grpc.port: must be a whole number, not a list`,
+		f + `:7: serve.api.hots: unknown key (did you mean "serve.api.host"?)`,
+		f + `:8: authenticatorz: unknown key (did you mean "authenticators"?)`,
+		f + `:13: authenticators.jwt.enabeld: unknown key (did you mean "authenticators.jwt.enabled"?)`,
+		f + `:14: authenticators.jwt.enabled: must be true or false, not "maybe"`,
+		f + `:16: log.level: unknown level "loud"`,
+		f + `: serve.metrics.prot: unknown key (did you mean "serve.metrics.port"?) (set by PORTCULLIS_SERVE_METRICS_PROT)`,
+		f + `: serve.metrics.port: must be a whole number, not "x" (set by PORTCULLIS_SERVE_METRICS_PORT)`,
+	}
+	if err == nil || err.Error() != strings.Join(want, "\n") {
+		t.Fatalf("got:\n%v\nwant:\n%s", err, strings.Join(want, "\n"))
+	}
+}
+
 func TestConfigErrors(t *testing.T) {
 	tests := []struct{ name, yaml, want string }{
-		{"unknown key", "serve:\n  grpc:\n    prot: 1\n", "prot"},
-		{"unknown section", "authenticatorz: {}\n", "authenticatorz"},
-		{"bad port", "serve:\n  grpc:\n    port: 70000\n", "serve.grpc.port: 70000 is not a port"},
-		{"bad type", "serve:\n  grpc:\n    port: [1]\n", "port"},
-		{"bad level", "log:\n  level: loud\n", `log.level: unknown level "loud"`},
-		{"bad yaml", "serve: [\n", "parse config"},
+		{"bad port", "serve:\n  grpc:\n    port: 70000\n", "c.yaml:3: serve.grpc.port: 70000 is not a port"},
+		{"bad level", "log:\n  level: loud\n", `c.yaml:2: log.level: unknown level "loud"`},
+		{"bad yaml", "serve: [\n", "c.yaml:1: parse config: did not find expected node content"},
+		{"unknown key at the root", "tracin: {}\n", `c.yaml:1: tracin: unknown key`},
+		{"list where an object belongs", "serve: [1]\n", `c.yaml:1: serve: must be an object, not a list`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, _, err := rulestore.LoadConfig("c.yaml", []byte(tt.yaml), nil)
-			if err == nil || !strings.Contains(err.Error(), tt.want) || !strings.HasPrefix(err.Error(), "c.yaml") {
-				t.Fatalf("err = %v, want it to start with the file and contain %q", err, tt.want)
+			if err == nil || err.Error() != tt.want {
+				t.Fatalf("err = %v, want %s", err, tt.want)
 			}
 		})
 	}
@@ -131,5 +153,21 @@ func unwrapAll(err error) error {
 			return err
 		}
 		err = u.Unwrap()
+	}
+}
+
+// TestCheckHandlersNamesUnknownSections: a handler section that names no
+// registered handler is reported where it is, with a did-you-mean.
+func TestCheckHandlersNamesUnknownSections(t *testing.T) {
+	doc := "authenticators:\n  anonymus: {enabled: true}\n  noop: {enabled: true}\nerrors:\n  handlers:\n    jsno: {enabled: true}\n"
+	cfg, _, err := rulestore.LoadConfig("c.yaml", []byte(doc), []string{"PORTCULLIS_MUTATORS_NOOOP_ENABLED=true"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `c.yaml:2: authenticators.anonymus: unknown handler (did you mean "anonymous"?) (known: anonymous, noop)` + "\n" +
+		`c.yaml:6: errors.handlers.jsno: unknown handler (did you mean "json"?) (known: json)` + "\n" +
+		`c.yaml: mutators.nooop: unknown handler (did you mean "noop"?) (known: noop) (set by PORTCULLIS_MUTATORS_NOOOP_ENABLED)`
+	if err := cfg.CheckHandlers(registry()); err == nil || err.Error() != want {
+		t.Fatalf("got:\n%v\nwant:\n%s", err, want)
 	}
 }

@@ -37,6 +37,13 @@ type FileSource struct {
 	// OnError, when set, is told about reloads that failed before
 	// compiling (unreadable or undecodable files), e.g. Store.RecordFailure.
 	OnError func(error)
+	// OnUnchanged, when set, is told when a reload reads the rule set
+	// already in force (same version), e.g. Store.Unchanged: a bad file
+	// put back as it was ends the failure without a new publish.
+	OnUnchanged func(version string)
+	// OnWatching, when set, is called once Run's file watches are in
+	// place: changes made after it are seen.
+	OnWatching func()
 }
 
 type repo struct {
@@ -90,8 +97,26 @@ func parseRepo(u string) (repo, error) {
 }
 
 // Load reads every repository and decodes all rules. The version is a hash
-// of every byte read, so an unchanged set is recognised.
+// of every byte read, so an unchanged set is recognised. On any error it
+// returns no rules: a set is served whole or not at all.
 func (s *FileSource) Load() ([]pipeline.RuleSpec, string, error) {
+	specs, version, err := s.load()
+	if err != nil {
+		return nil, "", err
+	}
+	return specs, version, nil
+}
+
+// LoadAll is Load for validation: it returns every rule that decoded
+// along with the errors of every file and rule that did not, so that one
+// run can go on to compile the good rules and report all problems. Its
+// rules must never be served when the error is not nil.
+func (s *FileSource) LoadAll() ([]pipeline.RuleSpec, error) {
+	specs, _, err := s.load()
+	return specs, err
+}
+
+func (s *FileSource) load() ([]pipeline.RuleSpec, string, error) {
 	h := sha256.New()
 	var specs []pipeline.RuleSpec
 	var errs []error
@@ -104,18 +129,14 @@ func (s *FileSource) Load() ([]pipeline.RuleSpec, string, error) {
 		for _, d := range docs {
 			h.Write([]byte(d.name))
 			h.Write(d.data)
-			got, err := DecodeRules(d.name, d.data)
+			got, err := decodeRules(d.name, d.data)
 			if err != nil {
 				errs = append(errs, err)
-				continue
 			}
 			specs = append(specs, got...)
 		}
 	}
-	if len(errs) > 0 {
-		return nil, "", errors.Join(errs...)
-	}
-	return specs, hex.EncodeToString(h.Sum(nil))[:16], nil
+	return specs, hex.EncodeToString(h.Sum(nil))[:16], errors.Join(errs...)
 }
 
 type doc struct {
@@ -225,6 +246,9 @@ func (s *FileSource) Run(ctx context.Context, lastVersion string, apply ApplyFun
 			dirs[dir] = true
 		}
 	}
+	if s.OnWatching != nil {
+		s.OnWatching()
+	}
 	if len(dirs) == 0 {
 		<-ctx.Done()
 		return nil
@@ -264,22 +288,37 @@ func (s *FileSource) Run(ctx context.Context, lastVersion string, apply ApplyFun
 	}
 }
 
+// reload reads and applies the rule set. A rejected set is logged as one
+// line listing every error (issue #10 item 14); its count and text reach
+// the store (metrics, /debug/rules) through OnError or apply's error.
 func (s *FileSource) reload(last string, apply ApplyFunc) string {
 	specs, version, err := s.Load()
 	if err != nil {
-		s.log.Error("rules rejected, previous rules stay in force", zap.Error(err))
+		s.rejected(err, "")
 		if s.OnError != nil {
 			s.OnError(err)
 		}
 		return last
 	}
 	if version == last {
+		if s.OnUnchanged != nil {
+			s.OnUnchanged(version)
+		}
 		return last
 	}
 	if err := apply(specs, version); err != nil {
-		s.log.Error("rules rejected, previous rules stay in force", zap.String("version", version), zap.Error(err))
+		s.rejected(err, version)
 		return last
 	}
 	s.log.Info("rules reloaded", zap.String("version", version), zap.Int("rules", len(specs)))
 	return version
+}
+
+func (s *FileSource) rejected(err error, version string) {
+	errs := ErrorLines(err)
+	fields := []zap.Field{zap.Int("errors", len(errs)), zap.Strings("error", errs)}
+	if version != "" {
+		fields = append(fields, zap.String("version", version))
+	}
+	s.log.Error("rules rejected, previous rules stay in force", fields...)
 }

@@ -49,27 +49,77 @@ func TestDecodeOathkeeperRuleFiles(t *testing.T) {
 	}
 }
 
-func TestDecodeErrorsNameFileRuleAndField(t *testing.T) {
+func TestDecodeErrorsNameFileLineRuleAndField(t *testing.T) {
 	tests := []struct{ name, doc, want string }{
-		{"unknown key in rule", `[{"id":"a","authorizers":"nil","match":{"url":"x","methods":["GET"]}},{"id":"b","mach":{}}]`,
-			`r.json: rules[1] (id "b"): unknown field "mach"`},
-		{"wrong type", "- id: a\n  match:\n    url: 1\n    methods: GET\n", `r.json: rules[0] (id "a"): match.methods: cannot use string`},
-		{"not an array", `{"id":"a"}`, "rules must be a JSON or YAML array"},
-		{"bad yaml", "- id: [\n", "parse rules"},
+		{"unknown keys everywhere, with a did-you-mean", "- id: a\n  mach: {}\n  match:\n    url: x\n    method: [GET]\n",
+			`r.json:2: rules[0] (id "a"): unknown field "mach" (did you mean "match"?)` + "\n" +
+				`r.json:5: rules[0] (id "a"): match: unknown field "method" (did you mean "methods"?)`},
+		{"every rule is reported", `[{"id":"a","authorizers":"nil","match":{"url":"x","methods":["GET"]}},{"id":"b","mach":{}}]`,
+			`r.json:1: rules[0] (id "a"): authorizers: must be a list, not a string` + "\n" +
+				`r.json:1: rules[1] (id "b"): unknown field "mach" (did you mean "match"?)`},
+		{"wrong type", "- id: a\n  match:\n    url: 1\n    methods: GET\n", `r.json:4: rules[0] (id "a"): match.methods: must be a list, not a string`},
+		{"not a list", `{"id":"a"}`, "r.json: rules must be a JSON or YAML list of rules, not an object"},
+		{"rule not an object", "- 1\n", "r.json:1: rules[0]: a rule must be an object, not a number"},
+		{"bad yaml", "- id: [\n", "r.json:1: parse rules: did not find expected node content"},
+		{"empty file", "\n# nothing\n", "r.json: file is empty (write [] for a file without rules)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := rulestore.DecodeRules("r.json", []byte(tt.doc))
-			if err == nil || !strings.Contains(err.Error(), tt.want) {
-				t.Fatalf("err = %v, want %q", err, tt.want)
+			if err == nil || err.Error() != tt.want {
+				t.Fatalf("err =\n%v\nwant\n%s", err, tt.want)
 			}
 		})
 	}
-	if _, err := rulestore.DecodeRules("empty.yaml", []byte("\n# nothing\n")); err == nil || !strings.Contains(err.Error(), "empty.yaml: file is empty (write [] for a file without rules)") {
-		t.Fatalf("empty file: %v", err)
-	}
 	if specs, err := rulestore.DecodeRules("none.yaml", []byte("[]")); err != nil || len(specs) != 0 {
 		t.Fatalf("explicit empty list: %v %v", specs, err)
+	}
+}
+
+// TestRuleVersionIsValidatedAsOathkeeperDoes covers issue #10 item 6:
+// Oathkeeper strips one leading "v", skips "master" and fails the decode
+// of a rule whose version is not a semantic version. The whole set is
+// refused, naming the rule (Oathkeeper drops only that rule).
+func TestRuleVersionIsValidatedAsOathkeeperDoes(t *testing.T) {
+	tests := []struct {
+		version string
+		valid   bool
+	}{
+		{"", true},
+		{"v0.40.6", true},
+		{"0.40.6", true},
+		{"v0.38.0-beta.2", true},
+		{"v26.2.0", true},
+		{"v1.0.0+build.7", true},
+		{"v1.0.0-rc.1+sha.5114f85", true},
+		{"master", true},
+		{"vmaster", true},
+		{"v0.40.x", false},
+		{"v0.40", false},
+		{"42", false},
+		{"vv1.0.0", false},
+		{"V1.0.0", false},
+		{"v01.0.0", false},
+		{"v1.0.0-01", false},
+		{"v1.0.0-", false},
+		{"v1.0.0+", false},
+		{"latest", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.version, func(t *testing.T) {
+			doc := "- id: good\n  version: ''\n- id: r\n  version: '" + tt.version + "'\n"
+			specs, err := rulestore.DecodeRules("rules.yaml", []byte(doc))
+			if tt.valid {
+				if err != nil || len(specs) != 2 || specs[1].Version != tt.version {
+					t.Fatalf("specs %v err %v", specs, err)
+				}
+				return
+			}
+			want := `rules.yaml:4: rules[1] (id "r"): version: "` + tt.version + `" is not a semantic version such as v0.40.6`
+			if err == nil || err.Error() != want || specs != nil {
+				t.Fatalf("err = %v, want %s (and no rules)", err, want)
+			}
+		})
 	}
 }
 
@@ -118,7 +168,7 @@ func TestStoreKeepsLastGoodSnapshot(t *testing.T) {
 	}
 	bad, _ := rulestore.DecodeRules("bad.json", []byte(ruleDoc("nosuch")))
 	err := s.Apply(bad, "v2")
-	if err == nil || !strings.Contains(err.Error(), `bad.json: rules[0] (id "r1"): authorizer (nosuch): unknown handler`) {
+	if err == nil || !strings.Contains(err.Error(), `bad.json:1: rules[0] (id "r1"): authorizer (nosuch): unknown handler`) {
 		t.Fatalf("err = %v", err)
 	}
 	st := s.Status()
@@ -143,12 +193,14 @@ func watch(t *testing.T, repos []string, store *rulestore.Store) {
 	if err := store.Apply(specs, version); err != nil {
 		t.Fatal(err)
 	}
+	watching := make(chan struct{})
+	src.OnWatching = func() { close(watching) }
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { defer wg.Done(); _ = src.Run(ctx, version, store.Apply) }()
 	t.Cleanup(func() { cancel(); wg.Wait() })
-	time.Sleep(50 * time.Millisecond) // let the watcher register
+	<-watching
 }
 
 func waitFor(t *testing.T, what string, cond func() bool) {

@@ -102,6 +102,18 @@ func (s *Store) RecordFailure(err error) {
 	s.status.LastError = err.Error()
 }
 
+// Unchanged records that a source read the rule set in force again (the
+// same version), for instance a broken file put back as it was: the
+// failure is over, so LastError is cleared as a publish would clear it.
+// Nothing is recompiled or republished.
+func (s *Store) Unchanged(version string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if version == s.status.Version {
+		s.status.LastError = ""
+	}
+}
+
 // Status returns the reload status.
 func (s *Store) Status() Status {
 	s.mu.Lock()

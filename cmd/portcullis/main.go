@@ -1,24 +1,42 @@
 // Command portcullis is the Portcullis access decision service for Envoy:
 // `portcullis serve` runs the ext_authz gRPC server, `portcullis rules
-// validate` checks rule files, `portcullis version` prints the build.
+// validate` checks rule files, `portcullis config validate` checks the
+// service config, `portcullis version` prints the build.
 package main
 
 import (
+	"context"
 	"fmt"
+	"io"
 	"os"
 	"runtime/debug"
 
 	"github.com/spf13/cobra"
+
+	"github.com/portcullis-authz/portcullis/rulestore"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
 
 func main() {
-	if err := rootCmd().Execute(); err != nil {
-		fmt.Fprintln(os.Stderr, "portcullis:", err)
-		os.Exit(1)
+	os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run executes one command line and returns the process exit code: 0, or
+// 1 after printing every error on its own line.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	root := rootCmd()
+	root.SetArgs(args)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	if err := root.ExecuteContext(ctx); err != nil {
+		for _, line := range rulestore.ErrorLines(err) {
+			fmt.Fprintln(stderr, "portcullis:", line)
+		}
+		return 1
 	}
+	return 0
 }
 
 func rootCmd() *cobra.Command {
@@ -28,7 +46,7 @@ func rootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(serveCmd(), rulesCmd(), versionCmd())
+	root.AddCommand(serveCmd(), rulesCmd(), configCmd(), versionCmd())
 	return root
 }
 

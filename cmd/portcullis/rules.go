@@ -1,8 +1,16 @@
 package main
 
 import (
+	"cmp"
+	"errors"
 	"fmt"
 	"io"
+	"math"
+	"os"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -16,7 +24,7 @@ func rulesCmd() *cobra.Command {
 	var configPath string
 	validate := &cobra.Command{
 		Use:   "validate FILE|DIR...",
-		Short: "Decode and compile rule files; print every error with its file, rule and field",
+		Short: "Decode and compile rule files; print every error with its file, line, rule and field",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return validateRules(cmd.OutOrStdout(), cmd.ErrOrStderr(), configPath, args)
@@ -28,42 +36,66 @@ func rulesCmd() *cobra.Command {
 	return cmd
 }
 
-func validateRules(stdout, stderr io.Writer, configPath string, paths []string) error {
+// newRegistry returns every shipped handler; close releases their shared
+// dependencies.
+func newRegistry() (reg *pipeline.Registry, close func()) {
 	deps := builtin.NewDeps(nil)
-	defer deps.Close()
-	reg := pipeline.NewRegistry()
+	reg = pipeline.NewRegistry()
 	builtin.Register(reg, deps)
-	var pc pipeline.Config
+	return reg, deps.Close
+}
+
+// validateRules reports every problem of every file in one run (issue #10
+// item 12): the files are decoded one by one, and the rules that decoded
+// are compiled together, so decode errors, duplicate ids, bad patterns,
+// unknown or disabled handlers and bad handler configs all show, one line
+// each, on stderr.
+func validateRules(stdout, stderr io.Writer, configPath string, paths []string) error {
+	reg, closeDeps := newRegistry()
+	defer closeDeps()
+	var problems []error
+	pc := enableAll(reg)
 	if configPath != "" {
-		cfg, _, err := rulestore.LoadConfig(configPath, nil, nil)
-		if err != nil {
-			return err
+		cfg, _, err := rulestore.LoadConfigAll(configPath, nil, os.Environ())
+		problems = append(problems, err)
+		if cfg != nil {
+			problems = append(problems, cfg.CheckHandlers(reg))
 		}
-		pc = cfg.Pipeline()
-	} else {
-		pc = enableAll(reg)
+		// With a broken config, go on with every handler enabled: the
+		// rules' own problems are worth seeing too.
+		if err == nil {
+			pc = cfg.Pipeline()
+		}
 	}
 	src, err := rulestore.NewFileSource(paths, nil, nil)
 	if err != nil {
 		return err
 	}
-	specs, _, err := src.Load()
-	var snap *pipeline.Snapshot
-	if err == nil {
-		snap, err = pipeline.Compile(specs, pc, reg)
+	specs, err := src.LoadAll()
+	problems = append(problems, err)
+	snap, err := pipeline.Compile(specs, pc, reg)
+	problems = append(problems, err)
+	if err == nil && len(specs) == 0 && len(rulestore.ErrorLines(errors.Join(problems...))) == 0 {
+		problems = append(problems, errors.New("the rule set is empty: no rule would match any request, and serve refuses it"))
 	}
-	if err != nil {
-		errs := flatten(err)
-		for _, e := range errs {
-			fmt.Fprintln(stderr, e)
+	if lines := rulestore.ErrorLines(errors.Join(problems...)); len(lines) > 0 {
+		for _, l := range byFileAndLine(lines) {
+			fmt.Fprintln(stderr, l)
 		}
-		return fmt.Errorf("%d invalid", len(errs))
+		return fmt.Errorf("rules validate: %s", count(len(lines), "error"))
 	}
 	for _, w := range snap.Warnings {
 		fmt.Fprintln(stderr, "warning:", w)
 	}
-	fmt.Fprintf(stdout, "%d rules OK\n", len(specs))
+	fmt.Fprintf(stdout, "%s OK\n", count(len(specs), "rule"))
 	return nil
+}
+
+func count(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
 
 // enableAll enables every registered handler with no global config, so
@@ -84,14 +116,33 @@ func enableAll(reg *pipeline.Registry) pipeline.Config {
 	}
 }
 
-// flatten lists the leaves of a joined error.
-func flatten(err error) []error {
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		var out []error
-		for _, e := range j.Unwrap() {
-			out = append(out, flatten(e)...)
-		}
-		return out
+// fileLine reads the "file:line: " or "file: " a message starts with.
+var fileLine = regexp.MustCompile(`^(.+?)(?::(\d+))?: `)
+
+// byFileAndLine orders messages as the files read, so that decode errors
+// (found file by file) and compile errors (found rule by rule) of one file
+// come together; a file's messages without a line follow its others, and
+// messages naming no file come last.
+func byFileAndLine(lines []string) []string {
+	type key struct {
+		file string
+		line int
 	}
-	return []error{err}
+	keyOf := func(s string) key {
+		m := fileLine.FindStringSubmatch(s)
+		if m == nil {
+			return key{file: "\xff"}
+		}
+		n, err := strconv.Atoi(m[2])
+		if err != nil {
+			n = math.MaxInt // whole-file problems after the located ones
+		}
+		return key{m[1], n}
+	}
+	out := slices.Clone(lines)
+	slices.SortStableFunc(out, func(a, b string) int {
+		ka, kb := keyOf(a), keyOf(b)
+		return cmp.Or(strings.Compare(ka.file, kb.file), cmp.Compare(ka.line, kb.line))
+	})
+	return out
 }

@@ -78,6 +78,9 @@ func serve(ctx context.Context, configPath string, drain time.Duration) error {
 	deps := builtin.NewDeps(log.Named("handlers"))
 	defer deps.Close()
 	builtin.Register(reg, deps)
+	if err := cfg.CheckHandlers(reg); err != nil {
+		return err
+	}
 
 	store := rulestore.NewStore(cfg.Pipeline(), reg, log.Named("rules"))
 	src, err := rulestore.NewFileSource(cfg.AccessRules.Repositories, rulesFS, log.Named("rules"))
@@ -85,6 +88,7 @@ func serve(ctx context.Context, configPath string, drain time.Duration) error {
 		return err
 	}
 	src.OnError = store.RecordFailure
+	src.OnUnchanged = store.Unchanged
 	specs, version, err := src.Load()
 	if err == nil {
 		err = store.Apply(specs, version)
@@ -95,6 +99,7 @@ func serve(ctx context.Context, configPath string, drain time.Duration) error {
 	log.Info("rules loaded", zap.String("version", version), zap.Int("rules", len(specs)))
 
 	metrics := authz.NewRegistry()
+	authz.RegisterRuleReloads(metrics, func() (uint64, uint64) { st := store.Status(); return st.Reloads, st.Failures })
 	checker := authz.NewChecker(store, log.Named("decision"), authz.NewMetrics(metrics))
 	grpcSrv := authz.NewGRPCServer(checker, log, authz.GRPCOptions{
 		Reflection:           cfg.Serve.GRPC.Reflection,
@@ -104,8 +109,13 @@ func serve(ctx context.Context, configPath string, drain time.Duration) error {
 		DrainDelay:           drain,
 	})
 	grpcSrv.SetServing(true)
+	fwd, err := authz.NewForwardedTrust(cfg.Serve.API.Forwarded.TrustedProxies, cfg.Serve.API.Forwarded.Headers)
+	if err != nil {
+		return fmt.Errorf("serve.api.forwarded: %w", err)
+	}
 	var draining atomic.Bool
-	api := authz.NewAPIHandler(store, draining.Load, authz.APIOptions{PublicJWKS: deps.PublicJWKS, Decisions: checker.Decisions()})
+	api := authz.NewAPIHandler(store, draining.Load, authz.APIOptions{PublicJWKS: deps.PublicJWKS,
+		Decisions: checker.Decisions(authz.DecisionsOptions{Forwarded: fwd})})
 	debug := authz.NewDebugHandler(metrics, store, func() any { return store.Status() })
 
 	listeners := map[string]string{"grpc": cfg.Serve.GRPC.Addr(), "api": cfg.Serve.API.Addr(), "metrics": cfg.Serve.Metrics.Addr()}

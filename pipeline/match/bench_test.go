@@ -2,6 +2,7 @@ package match
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 )
 
@@ -76,6 +77,46 @@ func BenchmarkNormalizePath(b *testing.B) {
 			for b.Loop() {
 				if _, err := NormalizePath(bc.raw); err != nil {
 					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+func BenchmarkCanonicalHost(b *testing.B) {
+	for _, bc := range []struct{ name, host string }{
+		{"canonical", "api.example.com"},
+		{"default_port", "api.example.com:443"},
+		{"mixed_case", "API.Example.com."},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := CanonicalHost("https", bc.host); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkCaseVariants is the path case guard's cost per request on the
+// "prefixes" rule set: a lower-case path (the fast path) and one that
+// differs from a rule's literal prefix in case.
+func BenchmarkCaseVariants(b *testing.B) {
+	ix, _, host, path := benchRules(b, "prefixes", Regexp, 10000)
+	upper := strings.ToUpper(path[:5]) + path[5:]
+	for _, bc := range []struct {
+		name, path string
+		hits       int
+	}{{"lower", path, 0}, {"upper", upper, 1}} {
+		b.Run(bc.name, func(b *testing.B) {
+			dst := make([]Hit, 0, 4)
+			b.ReportAllocs()
+			for b.Loop() {
+				hits, err := ix.CaseVariants("GET", "https", host, bc.path, -1, dst[:0])
+				if err != nil || len(hits) != bc.hits {
+					b.Fatalf("CaseVariants(%s) = %v, %v", bc.path, hits, err)
 				}
 			}
 		})

@@ -1,14 +1,18 @@
 // Package match owns rule URL matching with Ory Oathkeeper's semantics: the
 // "<...>" delimiter syntax of match.url under the regexp and glob strategies
 // (Compile, Pattern), the string a request is matched as (MatchString), the
-// path normalisation that must run before matching (NormalizePath), and an
-// Index that finds every rule matching a request without scanning them all.
+// host and path canonicalisation that must run before matching
+// (CanonicalHost, NormalizePath, PathLimits), and an Index that finds every
+// rule matching a request without scanning them all, and the rules a
+// request would select if its path were cased differently (CaseVariants).
 //
 // Compatibility with Oathkeeper (rule/rule.go, rule/engine_*.go, ory/ladon's
 // compiler) is the contract; testdata/matching_cases.yaml pins it. The
 // deliberate departures are safety ones: NormalizePath rejects encoded
-// slashes, backslashes, ';', control characters, invalid UTF-8 and
-// ambiguous segments that Oathkeeper would pass on, and a regexp is run by
+// slashes, backslashes, ';', double encoding, fragments, control
+// characters, invalid UTF-8 and ambiguous segments that Oathkeeper would
+// pass on; hosts, in requests and in rules, are compared in CanonicalHost
+// form where Oathkeeper compares them byte for byte; and a regexp is run by
 // Go's linear-time RE2 engine whenever RE2 accepts it. Only patterns RE2
 // rejects (lookahead, backreferences) use the backtracking regexp2 engine,
 // which Oathkeeper uses for everything, bounded by a match timeout.

@@ -38,6 +38,16 @@ type Index struct {
 	entries  []Entry
 	hosts    map[string][]schemeRoot
 	wildcard []int // entries whose authority is not literal, in order
+
+	// folded buckets anchored entries like hosts, by their literal path
+	// prefix in lower case, for CaseVariants; foldedWildcard lists the
+	// other entries that have a literal path prefix.
+	folded         map[string][]schemeRoot
+	foldedWildcard []int
+	// upperLits is true when some literal path prefix has an upper-case
+	// ASCII letter. When it is false, only a request path with one can
+	// differ from a prefix by case alone.
+	upperLits bool
 }
 
 type schemeRoot struct {
@@ -51,6 +61,7 @@ func NewIndex(entries []Entry) *Index {
 	ix := &Index{
 		entries: make([]Entry, len(entries)),
 		hosts:   make(map[string][]schemeRoot),
+		folded:  make(map[string][]schemeRoot),
 	}
 	for i, e := range entries {
 		ix.entries[i] = Entry{Pattern: e.Pattern, Methods: slices.Clone(e.Methods)}
@@ -58,25 +69,42 @@ func NewIndex(entries []Entry) *Index {
 		if p == nil || len(e.Methods) == 0 {
 			continue
 		}
+		if lowerASCII(p.pathLit) != p.pathLit {
+			ix.upperLits = true
+		}
 		if !p.anchored {
 			ix.wildcard = append(ix.wildcard, i)
+			if hasLetter(p.pathLit) {
+				ix.foldedWildcard = append(ix.foldedWildcard, i)
+			}
 			continue
 		}
-		ix.root(p.scheme, p.host).insert(p.prefix[p.authorityLen():], i)
+		root(ix.hosts, p.scheme, p.host).insert(p.prefix[p.authorityLen():], i)
+		if hasLetter(p.pathLit) {
+			root(ix.folded, p.scheme, p.host).insert(lowerASCII(p.pathLit), i)
+		}
 	}
 	return ix
 }
 
-// root returns the trie for scheme and host, creating it.
-func (ix *Index) root(scheme, host string) *pathNode {
-	for _, sr := range ix.hosts[host] {
+// root returns the trie of buckets for scheme and host, creating it.
+func root(buckets map[string][]schemeRoot, scheme, host string) *pathNode {
+	if n := find(buckets, scheme, host); n != nil {
+		return n
+	}
+	n := &pathNode{}
+	buckets[host] = append(buckets[host], schemeRoot{scheme: scheme, root: n})
+	return n
+}
+
+// find returns the trie of buckets for scheme and host, or nil.
+func find(buckets map[string][]schemeRoot, scheme, host string) *pathNode {
+	for _, sr := range buckets[host] {
 		if sr.scheme == scheme {
 			return sr.root
 		}
 	}
-	n := &pathNode{}
-	ix.hosts[host] = append(ix.hosts[host], schemeRoot{scheme: scheme, root: n})
-	return n
+	return nil
 }
 
 // Lookup appends to dst every entry matching the request, in entry order,
@@ -109,12 +137,7 @@ func (ix *Index) Lookup(method, scheme, host, path string, dst []Hit) ([]Hit, er
 		dst, err = q.try(i, dst)
 		return err == nil
 	}
-	for _, sr := range ix.hosts[host] {
-		if sr.scheme == scheme {
-			sr.root.walk(rest, visit)
-			break
-		}
-	}
+	find(ix.hosts, scheme, host).walk(rest, visit)
 	for _, i := range ix.wildcard {
 		if err != nil || !visit(i) {
 			break
@@ -152,6 +175,92 @@ func (q *lookup) try(i int, dst []Hit) ([]Hit, error) {
 		return dst, err
 	}
 	return append(dst, Hit{Index: i, Captures: caps}), nil
+}
+
+// CaseVariants appends to dst every entry other than skip that the
+// request would select if the letters of its path were cased like the
+// entry's literal path prefix: the request path starts with that prefix
+// except for the case of ASCII letters, and the entry matches the request
+// with those bytes replaced by the prefix. Many upstreams serve paths
+// case-insensitively, so such an entry guards the request as much as the
+// rule Lookup selected; the caller treats a hit as an ambiguity.
+//
+// Only the literal prefix counts: letters inside or after a "<...>" part
+// are not folded. path must come from NormalizePath. When no literal path
+// prefix has an upper-case letter and path has none, no entry can differ
+// by case alone and CaseVariants returns at once, without allocating.
+func (ix *Index) CaseVariants(method, scheme, host, path string, skip int, dst []Hit) ([]Hit, error) {
+	folded := lowerASCII(path)
+	if !ix.upperLits && len(folded) == len(path) && folded == path {
+		return dst, nil
+	}
+	start := len(dst)
+	var err error
+	visit := func(i int) bool {
+		if i != skip {
+			dst, err = ix.tryCase(i, method, scheme, host, path, dst)
+		}
+		return err == nil
+	}
+	if plainAuthority(scheme, host, path) {
+		find(ix.folded, scheme, host).walk(folded, visit)
+	}
+	for _, i := range ix.foldedWildcard {
+		if err != nil || !visit(i) {
+			break
+		}
+	}
+	if err != nil {
+		return dst[:start], err
+	}
+	sortHits(dst[start:])
+	return dst, nil
+}
+
+// tryCase appends entry i if path differs from its literal path prefix by
+// case alone and the entry matches the path recased to that prefix.
+func (ix *Index) tryCase(i int, method, scheme, host, path string, dst []Hit) ([]Hit, error) {
+	e := &ix.entries[i]
+	lit := e.Pattern.pathLit
+	if len(path) < len(lit) || path[:len(lit)] == lit || !equalFoldASCII(path[:len(lit)], lit) || !methodAllowed(e.Methods, method) {
+		return dst, nil
+	}
+	caps, ok, err := e.Pattern.Match(MatchString(scheme, host, lit+path[len(lit):]))
+	if err != nil || !ok {
+		return dst, err
+	}
+	return append(dst, Hit{Index: i, Captures: caps}), nil
+}
+
+// equalFoldASCII is strings.EqualFold for ASCII letters only: "K" and the
+// Kelvin sign are different bytes to an upstream, and to us.
+func equalFoldASCII(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		x, y := a[i], b[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
+}
+
+// hasLetter reports whether s has an ASCII letter.
+func hasLetter(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i] | 0x20; 'a' <= c && c <= 'z' {
+			return true
+		}
+	}
+	return false
 }
 
 // authorityLen is the length of the literal "scheme://host" of an anchored

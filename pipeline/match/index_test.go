@@ -238,7 +238,7 @@ func TestIndexCategoryB(t *testing.T) {
 		{name: "B-01 dot dot", raw: "/public/../admin/secrets", want: "R-adm,R-any"},
 		{name: "B-01 dot dot dot", raw: "/public/./../admin/secrets", want: "R-adm,R-any"},
 		{name: "B-01 two levels", raw: "/public/x/../../admin/secrets", want: "R-adm,R-any"},
-		{name: "B-03 stays literal", raw: "/public/%252e%252e/admin/secrets", want: "R-pub,R-any"},
+		{name: "B-03 double encoding", raw: "/public/%252e%252e/admin/secrets", want: "400"},
 		{name: "B-04 encoded slash", raw: "/public%2F..%2Fadmin/secrets", want: "400"},
 		{name: "B-04 raw backslash", raw: `/public\..\admin/secrets`, want: "400"},
 		{name: "B-06 query is not matched", raw: "/admin/secrets", want: "R-adm,R-any"},

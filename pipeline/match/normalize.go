@@ -21,13 +21,18 @@ var ErrMalformedPath = errors.New("malformed path")
 // It keeps Oathkeeper's path.Clean behaviour (GHSA-p224-6x5r-fjpm): dot
 // segments are resolved, "//" collapses, a trailing slash is removed and
 // the empty path stays empty. Before that it percent-decodes exactly once,
-// so "/adm%69n" is "/admin" (B-26) while "%252e" stays the literal "%2e"
-// (B-03), and it rejects what an upstream may read differently from us:
+// so "/adm%69n" is "/admin" (B-26), and it rejects what an upstream may
+// read differently from us:
 //   - "%2F" and "%5C", which would be a separator to some upstreams and
 //     not to others, and a raw backslash (B-04);
+//   - double encoding: "%25" followed by two hex digits ("%252e",
+//     "%252F", "%25%32%65"), which an upstream that decodes once more
+//     reads as a dot, a separator or any other byte (B-03);
 //   - ';', in any spelling: servlet containers strip ";params" (B-08);
-//   - control characters and DEL after decoding, and raw '?' or '#',
-//     which mean the query or fragment was not split off (B-06);
+//   - control characters and DEL after decoding, a raw '?', which means
+//     the query was not split off (B-06), and a raw '#': a request
+//     target has no fragment, so whatever follows it is refused rather
+//     than cut off;
 //   - invalid or overlong UTF-8 (B-16); valid non-ASCII is kept as is,
 //     never NFKC-folded;
 //   - a segment with leading or trailing white space, or one ending in
@@ -50,6 +55,9 @@ func NormalizePath(raw string) (string, error) {
 			return "", err
 		}
 		if err := checkRunes(decoded); err != nil {
+			return "", err
+		}
+		if err := checkDoubleEncoding(decoded); err != nil {
 			return "", err
 		}
 	}
@@ -127,8 +135,46 @@ func checkByte(c byte, i int) error {
 		return fmt.Errorf("%w: backslash at byte %d", ErrMalformedPath, i)
 	case c == ';':
 		return fmt.Errorf("%w: ';' at byte %d", ErrMalformedPath, i)
-	case c == '?' || c == '#':
-		return fmt.Errorf("%w: unencoded %q at byte %d, query or fragment not split off", ErrMalformedPath, c, i)
+	case c == '?':
+		return fmt.Errorf("%w: unencoded '?' at byte %d, query not split off", ErrMalformedPath, i)
+	case c == '#':
+		return fmt.Errorf("%w: '#' at byte %d: a request target has no fragment", ErrMalformedPath, i)
+	}
+	return nil
+}
+
+// checkDoubleEncoding rejects a decoded '%' followed by two hex digits.
+// decodeOnce has run, so every '%' left came from "%25": the raw path
+// encoded an escape, which an upstream decoding again would act on.
+func checkDoubleEncoding(decoded string) error {
+	for i := 0; i < len(decoded); i++ {
+		if decoded[i] == '%' && i+2 < len(decoded) && isHex(decoded[i+1]) && isHex(decoded[i+2]) {
+			return fmt.Errorf("%w: double percent-encoding %q", ErrMalformedPath, decoded[i:i+3])
+		}
+	}
+	return nil
+}
+
+// PathLimits bounds the raw request path. Both front doors check them
+// before NormalizePath runs, so that a path too long to be sane costs no
+// decoding and no rule matching. A zero field means no limit.
+type PathLimits struct {
+	// MaxLength is the most bytes of the raw path, query excluded.
+	MaxLength int
+	// MaxSegments is the most '/'-separated segments of the raw path,
+	// counted before dot segments are resolved, so "/a/../b" has three.
+	MaxSegments int
+}
+
+// Check returns an error wrapping ErrMalformedPath when raw exceeds l.
+func (l PathLimits) Check(raw string) error {
+	if l.MaxLength > 0 && len(raw) > l.MaxLength {
+		return fmt.Errorf("%w: %d bytes, more than the %d allowed (access_rules.max_path_length)", ErrMalformedPath, len(raw), l.MaxLength)
+	}
+	if l.MaxSegments > 0 {
+		if n := strings.Count(raw, "/"); n > l.MaxSegments {
+			return fmt.Errorf("%w: %d segments, more than the %d allowed (access_rules.max_path_segments)", ErrMalformedPath, n, l.MaxSegments)
+		}
 	}
 	return nil
 }

@@ -34,6 +34,8 @@ func TestNormalizePath(t *testing.T) {
 		{name: "asterisk form", raw: "*", bad: true},
 		{name: "raw query not split off", raw: "/admin/secrets?x=/public/a", bad: true},
 		{name: "raw fragment", raw: "/admin#x", bad: true},
+		{name: "raw fragment alone", raw: "/admin#", bad: true},
+		{name: "raw fragment after escape", raw: "/adm%69n#x", bad: true},
 		{name: "truncated escape", raw: "/admin%4", bad: true},
 		{name: "non-hex escape", raw: "/admin%zz", bad: true},
 
@@ -43,10 +45,22 @@ func TestNormalizePath(t *testing.T) {
 		{name: "B-01 two levels", raw: "/public/x/../../admin/secrets", want: "/admin/secrets"},
 		{name: "B-01 encoded dot dot", raw: "/public/%2e%2E/admin/secrets", want: "/admin/secrets"},
 
-		// B-03 double encoding: decoded once, the rest stays literal.
-		{name: "B-03 %252e", raw: "/public/%252e%252e/admin/secrets", want: "/public/%2e%2e/admin/secrets"},
-		{name: "B-03 %252f", raw: "/public/..%252fadmin/secrets", want: "/public/..%2fadmin/secrets"},
-		{name: "B-03 %25%32%65", raw: "/public/%25%32%65%25%32%65/admin", want: "/public/%2e%2e/admin"},
+		// B-03 double encoding: refused, whatever byte it spells and
+		// however its hex digits are cased or themselves encoded.
+		{name: "B-03 %252e", raw: "/public/%252e%252e/admin/secrets", bad: true},
+		{name: "B-03 %252E upper hex", raw: "/public/%252E%252E/admin/secrets", bad: true},
+		{name: "B-03 %252f", raw: "/public/..%252fadmin/secrets", bad: true},
+		{name: "B-03 %252F", raw: "/public/..%252Fadmin/secrets", bad: true},
+		{name: "B-03 %255c", raw: "/public/..%255cadmin/secrets", bad: true},
+		{name: "B-03 %255C", raw: "/public/..%255Cadmin/secrets", bad: true},
+		{name: "B-03 %25%32%65", raw: "/public/%25%32%65%25%32%65/admin", bad: true},
+		{name: "B-03 %25%32e", raw: "/public/%25%32e/admin", bad: true},
+		{name: "B-03 %252%65", raw: "/public/%252%65/admin", bad: true},
+		{name: "B-03 %2541 any double-encoded byte", raw: "/a%2541", bad: true},
+		{name: "B-03 triple encoding", raw: "/a%25252e", bad: true},
+		{name: "encoded percent before non-hex stays literal", raw: "/100%25/x%25zz", want: "/100%/x%zz"},
+		{name: "encoded percent at the end", raw: "/a%25", want: "/a%"},
+		{name: "encoded percent before one hex digit", raw: "/a%25e", want: "/a%e"},
 
 		// B-04 escaped slashes and backslashes (Envoy REJECT_REQUEST).
 		{name: "B-04 %2F", raw: "/public%2F..%2Fadmin/secrets", bad: true},
@@ -124,7 +138,7 @@ func TestNormalizePathCleanPathDoesNotAllocate(t *testing.T) {
 // own path.Clean, it holds none of the rejected bytes, and without escapes
 // it is exactly Oathkeeper's path.Clean of the input.
 func FuzzNormalizePath(f *testing.F) {
-	for _, s := range []string{"", "/", "/a/b/", "//a/./b/../c", "/%2e%2e/x", "/a%252e", "/a%20b/", "/ü/%C3%BC", "/a;b", "/a\\b", "/a."} {
+	for _, s := range []string{"", "/", "/a/b/", "//a/./b/../c", "/%2e%2e/x", "/a%252e", "/a%25", "/a%20b/", "/ü/%C3%BC", "/a;b", "/a\\b", "/a."} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, raw string) {
@@ -146,6 +160,11 @@ func FuzzNormalizePath(f *testing.F) {
 		}
 		if !utf8.ValidString(out) || strings.ContainsAny(out, "\\;\x00\x7f") {
 			t.Fatalf("NormalizePath(%q) = %q holds a rejected byte", raw, out)
+		}
+		for i := 0; i+2 < len(out); i++ {
+			if out[i] == '%' && isHex(out[i+1]) && isHex(out[i+2]) {
+				t.Fatalf("NormalizePath(%q) = %q keeps a double-encoded byte", raw, out)
+			}
 		}
 		if !strings.Contains(raw, "%") && out != path.Clean(raw) {
 			t.Fatalf("NormalizePath(%q) = %q, path.Clean gives %q", raw, out, path.Clean(raw))

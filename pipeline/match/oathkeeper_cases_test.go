@@ -135,6 +135,12 @@ func runURLCase(t *testing.T, strategy Strategy, c urlCase) {
 	if err != nil {
 		t.Fatalf("NormalizePath(%q): %v", rawPath, err)
 	}
+	if c.Note == "host case-sensitive" {
+		// Oathkeeper compares the host byte for byte, so a rule for
+		// http://H/x misses http://h/x. Portcullis matches hosts in
+		// canonical, lower-case form, as Envoy routes them (issue 8).
+		c.Match = true
+	}
 	// Rows without methods test URL matching only; give them the
 	// request's method, since an empty list never matches.
 	methods := c.Methods

@@ -9,6 +9,17 @@ import (
 // concurrent use.
 type Pattern struct {
 	raw string
+	// canonical is raw with its literal scheme and host in canonical form
+	// (see canonicalAuthority); it is what the engines compile.
+	canonical string
+	// hostErr says why a literal host can never match (CanonicalHost
+	// refuses it); nil otherwise.
+	hostErr error
+	// pathLit is the literal text from the first '/' after the authority
+	// up to the next "<...>": the pattern's literal path prefix, which the
+	// case guard (Index.CaseVariants) compares case-insensitively. Empty
+	// when the path does not start in literal text.
+	pathLit string
 
 	// prefix is the literal text before the first '<' (the whole pattern
 	// when it has no delimiters). Every matching string starts with it,
@@ -55,13 +66,15 @@ func Compile(strategy Strategy, pattern string) (*Pattern, error) {
 	if err != nil {
 		return nil, fmt.Errorf("compile pattern %q: %w", pattern, err)
 	}
-	p := &Pattern{raw: pattern, prefix: t.lits[0]}
+	p := &Pattern{raw: pattern}
+	p.pathLit, p.hostErr = canonicalAuthority(t)
+	p.canonical, p.prefix = t.String(), t.lits[0]
 	p.scheme, p.host, p.anchored = splitAuthority(p.prefix, len(t.vars) == 0)
 	switch {
 	case len(t.vars) == 0:
 		// Both engines quote literal text and anchor it, so a pattern
 		// without delimiters is plain string equality.
-		p.m = literalMatcher(pattern)
+		p.m = literalMatcher(p.canonical)
 	case s == Glob:
 		p.m, err = compileGlob(t)
 	default:
@@ -86,6 +99,80 @@ func (p *Pattern) Match(s string) (captures []string, ok bool, err error) {
 
 // String returns the pattern as written in the rule.
 func (p *Pattern) String() string { return p.raw }
+
+// Canonical returns the pattern as it is matched: String with its literal
+// scheme and host lower-cased and, when both are literal, the host in
+// CanonicalHost form (no trailing dot, no default port). Requests are
+// matched with a canonical host, so a rule written "https://API.test:443/x"
+// applies to api.test, as Envoy's virtual host routing would.
+func (p *Pattern) Canonical() string { return p.canonical }
+
+// HostError is non-nil when the pattern's literal host is one that
+// CanonicalHost refuses, so the pattern can never match a request; it
+// says why.
+func (p *Pattern) HostError() error { return p.hostErr }
+
+// canonicalAuthority rewrites t in place so that its literal scheme and
+// authority text are lower-case, and, when scheme and host are both
+// literal, the host is in CanonicalHost form. The authority starts after
+// the first "://" in a literal and ends at the next '/' in a literal;
+// "<...>" parts are left alone (write them in lower case). It returns the
+// literal path prefix that follows the authority, and the reason a literal
+// host can never match, if it cannot.
+func canonicalAuthority(t template) (pathLit string, hostErr error) {
+	k, off := -1, -1
+	for i, l := range t.lits {
+		if off = strings.Index(l, "://"); off >= 0 {
+			k = i
+			break
+		}
+	}
+	if k < 0 {
+		return "", nil
+	}
+	t.lits[k] = lowerASCII(t.lits[k][:off]) + t.lits[k][off:]
+	start := off + len("://")
+	for i := k; i < len(t.lits); i, start = i+1, 0 {
+		l := t.lits[i]
+		end := strings.IndexByte(l[start:], '/')
+		if end < 0 {
+			end = len(l)
+		} else {
+			end += start
+		}
+		host := lowerASCII(l[start:end])
+		if i == 0 && (end < len(l) || len(t.vars) == 0) {
+			// Scheme and host are both literal.
+			if canon, err := CanonicalHost(l[:off], host); err != nil {
+				hostErr = err
+			} else {
+				host = canon
+			}
+		}
+		t.lits[i] = l[:start] + host + l[end:]
+		if end < len(l) {
+			return l[end:], hostErr
+		}
+	}
+	return "", hostErr
+}
+
+// lowerASCII lower-cases the ASCII letters of s, without allocating when
+// there are none.
+func lowerASCII(s string) string {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; 'A' <= c && c <= 'Z' {
+			b := []byte(s)
+			for j := i; j < len(b); j++ {
+				if c := b[j]; 'A' <= c && c <= 'Z' {
+					b[j] = c + 'a' - 'A'
+				}
+			}
+			return string(b)
+		}
+	}
+	return s
+}
 
 // splitAuthority finds the "scheme://host" at the start of s: scheme is the
 // text before the first "://" and host runs to the next '/'. When s is only

@@ -1,6 +1,9 @@
 package match
 
-import "errors"
+import (
+	"errors"
+	"strings"
+)
 
 // errUnbalanced reports a '<' without its '>' or the reverse.
 var errUnbalanced = errors.New("unbalanced <> delimiters")
@@ -62,4 +65,17 @@ func delimiterIndices(s string) ([]int, error) {
 		return nil, errUnbalanced
 	}
 	return idx, nil
+}
+
+// String joins t back into pattern text.
+func (t template) String() string {
+	var b strings.Builder
+	for i, v := range t.vars {
+		b.WriteString(t.lits[i])
+		b.WriteByte('<')
+		b.WriteString(v)
+		b.WriteByte('>')
+	}
+	b.WriteString(t.lits[len(t.lits)-1])
+	return b.String()
 }

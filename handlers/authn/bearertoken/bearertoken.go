@@ -22,9 +22,11 @@ type Config struct {
 	// Prefix makes the handler responsible only for tokens that start
 	// with it.
 	Prefix string `json:"prefix"`
-	// PreservePath keeps the path of CheckSessionURL; by default it is
-	// replaced by the request path.
-	PreservePath bool `json:"preserve_path"`
+	// PreservePath keeps the path of CheckSessionURL (default true, where
+	// Oathkeeper replaced it unless the key was set: a client must not
+	// choose the session store's endpoint); an explicit false replaces it
+	// by the request path, as Oathkeeper did.
+	PreservePath *bool `json:"preserve_path"`
 	// PreserveQuery keeps the query of CheckSessionURL (default true);
 	// false replaces it by the request query.
 	PreserveQuery *bool `json:"preserve_query"`
@@ -58,6 +60,10 @@ func (c *Config) Validate() error {
 	if c.ExtraFrom == "" {
 		c.ExtraFrom = "extra"
 	}
+	if c.PreservePath == nil {
+		t := true
+		c.PreservePath = &t
+	}
 	if c.PreserveQuery == nil {
 		t := true
 		c.PreserveQuery = &t
@@ -74,8 +80,8 @@ func (c *Config) options() session.Options {
 	return session.Options{
 		Handler:            "bearer_token",
 		CheckSessionURL:    c.CheckSessionURL,
-		PreservePath:       c.PreservePath,
-		PreserveQuery:      c.PreserveQuery == nil || *c.PreserveQuery,
+		ReplacePath:        c.PreservePath != nil && !*c.PreservePath,
+		ReplaceQuery:       c.PreserveQuery != nil && !*c.PreserveQuery,
 		PreserveHost:       c.PreserveHost,
 		ForceMethod:        c.ForceMethod,
 		ForwardHTTPHeaders: c.ForwardHTTPHeaders,

@@ -226,8 +226,9 @@ func TestBearerTokenConfig(t *testing.T) {
 		if err := c.Validate(); err != nil {
 			t.Fatal(err)
 		}
-		want := Config{CheckSessionURL: "https://s.test", SubjectFrom: "sub", ExtraFrom: "extra", PreserveQuery: c.PreserveQuery}
-		if diff := cmp.Diff(want, c); diff != "" || !*c.PreserveQuery {
+		want := Config{CheckSessionURL: "https://s.test", SubjectFrom: "sub", ExtraFrom: "extra",
+			PreservePath: c.PreservePath, PreserveQuery: c.PreserveQuery}
+		if diff := cmp.Diff(want, c); diff != "" || !*c.PreservePath || !*c.PreserveQuery {
 			t.Fatalf("defaults (-want +got):\n%s", diff)
 		}
 	})
@@ -250,5 +251,42 @@ func TestBearerTokenCacheIsKeyedOnTheToken(t *testing.T) {
 	}
 	if n := calls.Load(); n != 3 {
 		t.Fatalf("store calls = %d, want 3", n)
+	}
+}
+
+// TestSessionCallKeepsTheConfiguredPath is the bearer_token side of the
+// issue #8 item 4 regression (see cookie_session's
+// TestSessionCallGoesToTheConfiguredURL): an absent preserve_path keeps the
+// path of check_session_url, so the client's path cannot pick the endpoint
+// its token is sent to; an explicit false is Oathkeeper's replacement.
+func TestSessionCallKeepsTheConfiguredPath(t *testing.T) {
+	srv, calls, last := tokenStore(t)
+	for _, tt := range []struct {
+		name    string
+		config  map[string]any
+		wantURI string
+	}{
+		{name: "absent preserve_path", wantURI: "/introspect/session?v=1"},
+		{name: "explicit preserve_path false", config: map[string]any{"preserve_path": false}, wantURI: "/admin/users?v=1"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			raw := map[string]any{"check_session_url": srv.URL + "/introspect/session?v=1"}
+			for k, v := range tt.config {
+				raw[k] = v
+			}
+			a, err := build(t, raw)
+			if err != nil {
+				t.Fatal(err)
+			}
+			before := calls.Load()
+			r := req("x=1", pipeline.Header{"authorization": {"Bearer good"}})
+			r.RawPath, r.Path = "/admin/../admin/users", "/admin/users"
+			if err := a.Authenticate(context.Background(), r, &pipeline.Session{}); err != nil {
+				t.Fatal(err)
+			}
+			if calls.Load() != before+1 || last.URL.RequestURI() != tt.wantURI {
+				t.Fatalf("store saw %q, want %q", last.URL.RequestURI(), tt.wantURI)
+			}
+		})
 	}
 }

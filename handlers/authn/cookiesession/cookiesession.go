@@ -20,9 +20,11 @@ type Config struct {
 	// means any cookie does (and then a request with any cookie never
 	// reaches a later authenticator, Oathkeeper issue #1017).
 	Only []string `json:"only"`
-	// PreservePath keeps the path of CheckSessionURL; by default it is
-	// replaced by the request path.
-	PreservePath bool `json:"preserve_path"`
+	// PreservePath keeps the path of CheckSessionURL (default true, where
+	// Oathkeeper replaced it unless the key was set: a client must not
+	// choose the session store's endpoint); an explicit false replaces it
+	// by the request path, as Oathkeeper did.
+	PreservePath *bool `json:"preserve_path"`
 	// PreserveQuery keeps the query of CheckSessionURL (default true);
 	// false replaces it by the request query.
 	PreserveQuery *bool `json:"preserve_query"`
@@ -53,6 +55,10 @@ func (c *Config) Validate() error {
 	if c.ExtraFrom == "" {
 		c.ExtraFrom = "extra"
 	}
+	if c.PreservePath == nil {
+		t := true
+		c.PreservePath = &t
+	}
 	if c.PreserveQuery == nil {
 		t := true
 		c.PreserveQuery = &t
@@ -71,8 +77,8 @@ func (c *Config) options() session.Options {
 	return session.Options{
 		Handler:            "cookie_session",
 		CheckSessionURL:    c.CheckSessionURL,
-		PreservePath:       c.PreservePath,
-		PreserveQuery:      c.PreserveQuery == nil || *c.PreserveQuery,
+		ReplacePath:        c.PreservePath != nil && !*c.PreservePath,
+		ReplaceQuery:       c.PreserveQuery != nil && !*c.PreserveQuery,
 		PreserveHost:       c.PreserveHost,
 		ForceMethod:        c.ForceMethod,
 		ForwardHTTPHeaders: c.ForwardHTTPHeaders,

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -94,8 +95,15 @@ func TestCookieSession(t *testing.T) {
 					t.Errorf("URI = %q", r.URL.RequestURI())
 				}
 			}},
-		{name: "preserve_query defaults to true, path is replaced", config: map[string]any{"check_session_url": srv.URL + "/whoami?x=1"},
+		{name: "preserve_path and preserve_query default to true", config: map[string]any{"check_session_url": srv.URL + "/whoami?x=1"},
 			cookies: []string{"session=good"}, wantSubject: "alice", wantExtra: map[string]any{"email": "a@x"},
+			check: func(t *testing.T, r *http.Request) {
+				if r.URL.RequestURI() != "/whoami?x=1" {
+					t.Errorf("URI = %q", r.URL.RequestURI())
+				}
+			}},
+		{name: "explicit preserve_path false replaces the path", config: map[string]any{"check_session_url": srv.URL + "/whoami?x=1",
+			"preserve_path": false}, cookies: []string{"session=good"}, wantSubject: "alice", wantExtra: map[string]any{"email": "a@x"},
 			check: func(t *testing.T, r *http.Request) {
 				if r.URL.RequestURI() != "/orders?x=1" {
 					t.Errorf("URI = %q", r.URL.RequestURI())
@@ -186,7 +194,8 @@ func TestCookieSessionConfig(t *testing.T) {
 		if err := c.Validate(); err != nil {
 			t.Fatal(err)
 		}
-		if c.SubjectFrom != "subject" || c.ExtraFrom != "extra" || c.PreserveQuery == nil || !*c.PreserveQuery {
+		if c.SubjectFrom != "subject" || c.ExtraFrom != "extra" || c.PreserveQuery == nil || !*c.PreserveQuery ||
+			c.PreservePath == nil || !*c.PreservePath {
 			t.Fatalf("defaults = %+v", c)
 		}
 	})
@@ -209,5 +218,82 @@ func TestCookieSessionCacheKeepsSessionsApart(t *testing.T) {
 	}
 	if n := calls.Load(); n != 3 {
 		t.Fatalf("store calls = %d, want 3", n)
+	}
+}
+
+// TestSessionCallGoesToTheConfiguredURL is the regression test of issue #8
+// item 4: without preserve_path, Oathkeeper replaced the path of
+// check_session_url with the client's, so any client could steer the
+// session call to any path on the session store's host. Here an absent
+// preserve_path keeps the configured path (and query); only an explicit
+// false brings Oathkeeper's replacement back.
+func TestSessionCallGoesToTheConfiguredURL(t *testing.T) {
+	var mu sync.Mutex
+	var seen []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		seen = append(seen, r.Method+" "+r.URL.RequestURI())
+		mu.Unlock()
+		if r.URL.Path == "/sessions/whoami" {
+			io.WriteString(w, `{"subject":"alice"}`)
+			return
+		}
+		// Another endpoint of the store's host that also answers 200.
+		io.WriteString(w, `{"subject":"admin"}`)
+	}))
+	t.Cleanup(srv.Close)
+	requests := []struct{ method, raw, path, query string }{
+		{"GET", "/orders", "/orders", ""},
+		{"DELETE", "/admin/../whatever", "/whatever", "x=1"},
+		{"GET", "/admin/users", "/admin/users", "tenant=evil"},
+		{"POST", "/sessions/whoami/../../admin", "/admin", ""},
+	}
+	tests := []struct {
+		name   string
+		config map[string]any
+		want   func(method, path, query string) string
+	}{
+		{name: "absent keys keep the configured path and query", want: func(m, _, _ string) string { return m + " /sessions/whoami?tenant=a" }},
+		{name: "preserve_path true", config: map[string]any{"preserve_path": true},
+			want: func(m, _, _ string) string { return m + " /sessions/whoami?tenant=a" }},
+		{name: "preserve_path false is Oathkeeper's replacement", config: map[string]any{"preserve_path": false},
+			want: func(m, p, _ string) string { return m + " " + p + "?tenant=a" }},
+		{name: "preserve_query false replaces only the query", config: map[string]any{"preserve_query": false},
+			want: func(m, _, q string) string { return strings.TrimSuffix(m+" /sessions/whoami?"+q, "?") }},
+		{name: "force_method", config: map[string]any{"force_method": "GET"},
+			want: func(string, string, string) string { return "GET /sessions/whoami?tenant=a" }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			raw := map[string]any{"check_session_url": srv.URL + "/sessions/whoami?tenant=a"}
+			for k, v := range tt.config {
+				raw[k] = v
+			}
+			a, err := build(t, raw)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, rq := range requests {
+				mu.Lock()
+				seen = nil
+				mu.Unlock()
+				r := req("session=good")
+				r.Method, r.RawPath, r.Path, r.RawQuery = rq.method, rq.raw, rq.path, rq.query
+				s := &pipeline.Session{}
+				if err := a.Authenticate(context.Background(), r, s); err != nil {
+					t.Fatalf("%s %s: %v", rq.method, rq.raw, err)
+				}
+				want := tt.want(rq.method, rq.path, rq.query)
+				mu.Lock()
+				got := seen
+				mu.Unlock()
+				if len(got) != 1 || got[0] != want {
+					t.Fatalf("%s %s: session store saw %q, want [%q]", rq.method, rq.raw, got, want)
+				}
+				if wantSub := map[bool]string{true: "alice", false: "admin"}[strings.Contains(want, " /sessions/whoami")]; s.Subject != wantSub {
+					t.Fatalf("subject = %q, want %q", s.Subject, wantSub)
+				}
+			}
+		})
 	}
 }

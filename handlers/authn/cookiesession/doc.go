@@ -4,7 +4,12 @@
 // JSON answer.
 //
 // Oathkeeper's keys and semantics are kept, including preserve_query
-// defaulting to true and Cookie always being forwarded. Portcullis adds a
+// defaulting to true, the request's method unless force_method is set, and
+// Cookie always being forwarded. One default differs: the call goes to
+// check_session_url with its path, and an absent preserve_path no longer
+// replaces that path with the request's (which let any client steer the
+// call to any path on the session store's host, issue #8); an explicit
+// preserve_path: false keeps Oathkeeper's replacement. Portcullis adds a
 // call timeout and an optional cache keyed on everything the call forwards
 // (SECURITY D-11), and asks with GET when the request is a HEAD (Oathkeeper
 // issue #1172). The shared call logic lives in handlers/internal/session.

@@ -180,3 +180,82 @@ func TestCacheDisabledCallsEveryTime(t *testing.T) {
 		t.Fatalf("calls %d, cache entries %d", p.calls.Load(), d.cache.Len())
 	}
 }
+
+// TestCachePolicyFollowsOathkeeper is issue #10 item 7 (and #8 item 4):
+// which answers are cached follows Oathkeeper's rules. Only an answer that
+// passed the checks of the rule that fetched it is stored (so rejected
+// token types, expired tokens and answers failing a rule's audience are
+// asked again, as in Oathkeeper's "does not use cache for refresh tokens"
+// test), and under scope_strategy none with required_scope the endpoint
+// decides the scope on every call, so the cache is not used at all.
+func TestCachePolicyFollowsOathkeeper(t *testing.T) {
+	tests := []struct {
+		name      string
+		answer    string
+		config    map[string]any
+		wantID    string // of both requests; "" allows
+		wantCalls int32
+	}{
+		{name: "token_use refresh_token is never cached (strategy wildcard)", answer: `{"active":true,"scope":"a","token_use":"refresh_token"}`,
+			config: map[string]any{"scope_strategy": "wildcard", "required_scope": []any{"a"}}, wantID: IDTokenUse, wantCalls: 2},
+		{name: "token_use refresh_token is never cached (strategy none)", answer: `{"active":true,"scope":"a","token_use":"refresh_token"}`,
+			config: map[string]any{"required_scope": []any{"a"}}, wantID: IDTokenUse, wantCalls: 2},
+		{name: "token_type refresh_token is never cached", answer: `{"active":true,"token_type":"refresh_token"}`,
+			wantID: IDTokenType, wantCalls: 2},
+		{name: "strategy none with required scopes asks every time", answer: `{"active":true,"sub":"alice"}`,
+			config: map[string]any{"required_scope": []any{"a"}}, wantCalls: 2},
+		{name: "strategy none without required scopes caches", answer: `{"active":true,"sub":"alice"}`, wantCalls: 1},
+		{name: "local strategy with required scopes caches", answer: `{"active":true,"scope":"a"}`,
+			config: map[string]any{"scope_strategy": "exact", "required_scope": []any{"a"}}, wantCalls: 1},
+		{name: "an answer failing the rule's audience is not cached", answer: `{"active":true,"aud":["web"]}`,
+			config: map[string]any{"target_audience": []any{"api"}}, wantID: IDAudience, wantCalls: 2},
+		{name: "an answer expired on arrival is not cached", answer: `{"active":true,"exp":1000}`, wantID: IDExpired, wantCalls: 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := newDeps()
+			p := newIDP(t, map[string]string{"t": tt.answer})
+			raw := map[string]any{"introspection_url": p.URL, "cache": cacheOn}
+			for k, v := range tt.config {
+				raw[k] = v
+			}
+			a, err := d.build(t, raw)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := 0; i < 2; i++ {
+				err := a.Authenticate(context.Background(), bearer("t"), &pipeline.Session{})
+				if got := pipeline.ReasonOf(err, ""); got != tt.wantID || (tt.wantID == "") != (err == nil) {
+					t.Fatalf("request %d: err = %v, want reason %q", i+1, err, tt.wantID)
+				}
+			}
+			if n := p.calls.Load(); n != tt.wantCalls {
+				t.Fatalf("introspection calls = %d, want %d", n, tt.wantCalls)
+			}
+		})
+	}
+}
+
+// TestCachedAnswerIsCheckedForTheTokenTypeOfEachRule: a rule that allows
+// refresh tokens may cache one; a rule sharing the call but allowing only
+// access tokens must still refuse it from the cache.
+func TestCachedAnswerIsCheckedForTheTokenTypeOfEachRule(t *testing.T) {
+	d := newDeps()
+	p := newIDP(t, map[string]string{"t": `{"active":true,"sub":"alice","token_type":"refresh_token"}`})
+	lenient, err := d.build(t, map[string]any{"introspection_url": p.URL, "cache": cacheOn,
+		"allowed_token_types": []any{"access_token", "refresh_token"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	strict, err := d.build(t, map[string]any{"introspection_url": p.URL, "cache": cacheOn})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := lenient.Authenticate(context.Background(), bearer("t"), &pipeline.Session{}); err != nil {
+		t.Fatal(err)
+	}
+	err = strict.Authenticate(context.Background(), bearer("t"), &pipeline.Session{})
+	if pipeline.ReasonOf(err, "") != IDTokenType || p.calls.Load() != 1 {
+		t.Fatalf("strict rule from the cache: %v after %d calls, want %s after 1", err, p.calls.Load(), IDTokenType)
+	}
+}

@@ -2,6 +2,7 @@ package introspection
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -18,6 +19,7 @@ import (
 const (
 	IDRateLimited        = "introspection_rate_limited"
 	IDFailed             = "introspection_failed"
+	IDClientUnauthorized = "introspection_client_unauthorized"
 	IDUnavailable        = "introspection_unavailable"
 	IDTimeout            = "introspection_timeout"
 	IDInvalid            = "introspection_response_invalid"
@@ -29,9 +31,11 @@ const (
 
 // introspect calls the endpoint, with retries within the retry budget, and
 // parses a 200 answer. Status mapping as Oathkeeper: 429 is passed on with
-// its rate-limit headers, any other non-200 is a 500. A call that cannot be
-// completed (endpoint down, deadline) is a 503, which Oathkeeper reported as
-// a 500.
+// its rate-limit headers, any other non-200 is a 500. The endpoint refusing
+// this service's own credentials (401, 403, or 400 invalid_client: RFC
+// 7662 §2.3, RFC 6749 §5.2) is a 500 too, but with its own reason, since
+// the operator, not the client, has to act. A call that cannot be completed
+// (endpoint down, deadline) is a 503, which Oathkeeper reported as a 500.
 func (a *Authenticator) introspect(ctx context.Context, r *pipeline.Request, tok string) (*result, error) {
 	auth, err := a.bearer(ctx, r)
 	if err != nil {
@@ -63,12 +67,15 @@ func (a *Authenticator) introspect(ctx context.Context, r *pipeline.Request, tok
 		return nil, pipeline.Unavailable(IDUnavailable, "the introspection endpoint could not be reached", err)
 	case resp.StatusCode == http.StatusTooManyRequests:
 		return nil, remotecall.RateLimited(IDRateLimited, "the introspection endpoint is rate limiting requests", resp)
-	case resp.StatusCode != http.StatusOK:
-		if a.preauth != nil && (resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden) {
+	case clientRefused(resp):
+		if a.preauth != nil {
 			// The endpoint may have revoked the pre-authorization token;
 			// the next call gets a fresh one.
 			a.preauth.Forget(a.preID, a.preSecret)
 		}
+		return nil, pipeline.Internal(IDClientUnauthorized,
+			fmt.Sprintf("the introspection endpoint refused this service's client credentials (status %d); check introspection_request_headers or pre_authorization", resp.StatusCode), nil)
+	case resp.StatusCode != http.StatusOK:
 		return nil, pipeline.Internal(IDFailed, fmt.Sprintf("the introspection endpoint answered status %d", resp.StatusCode), nil)
 	}
 	res, err := parse(resp.Body)
@@ -76,6 +83,22 @@ func (a *Authenticator) introspect(ctx context.Context, r *pipeline.Request, tok
 		return nil, pipeline.Internal(IDInvalid, "the introspection answer is malformed", err)
 	}
 	return res, nil
+}
+
+// clientRefused reports whether an answer refuses the caller rather than
+// the token: 401 or 403, or 400 with the OAuth 2.0 error invalid_client.
+// (An unknown or revoked token is a 200 with active false.)
+func clientRefused(resp *outbound.Response) bool {
+	switch resp.StatusCode {
+	case http.StatusUnauthorized, http.StatusForbidden:
+		return true
+	case http.StatusBadRequest:
+		var e struct {
+			Error string `json:"error"`
+		}
+		return json.Unmarshal(resp.Body, &e) == nil && e.Error == "invalid_client"
+	}
+	return false
 }
 
 // form returns the introspection request body.

@@ -118,7 +118,14 @@ func TestIntrospectionFailuresFailClosed(t *testing.T) {
 	}{
 		{name: "429 passes rate-limit headers on", status: 429, header: http.Header{"Retry-After": {"3"}, "X-Ratelimit-Remaining": {"0"}},
 			wantStatus: 429, wantID: IDRateLimited, wantCalls: 1, wantHeader: pipeline.Header{"retry-after": {"3"}, "x-ratelimit-remaining": {"0"}}},
-		{name: "401 is a 500 and is not retried", status: 401, wantStatus: 500, wantID: IDFailed, wantCalls: 1},
+		// Issue #8 item 4: the endpoint refusing this service's own
+		// credentials is an operator fault with its own reason.
+		{name: "401 is a 500 and is not retried", status: 401, wantStatus: 500, wantID: IDClientUnauthorized, wantCalls: 1},
+		{name: "403 refuses our credentials too", status: 403, wantStatus: 500, wantID: IDClientUnauthorized, wantCalls: 1},
+		{name: "400 invalid_client", status: 400, answer: `{"error":"invalid_client","error_description":"bad secret"}`,
+			wantStatus: 500, wantID: IDClientUnauthorized, wantCalls: 1},
+		{name: "400 with another error", status: 400, answer: `{"error":"invalid_request"}`, wantStatus: 500, wantID: IDFailed, wantCalls: 1},
+		{name: "404", status: 404, wantStatus: 500, wantID: IDFailed, wantCalls: 1},
 		{name: "500 is retried, then a 500", status: 500, wantStatus: 500, wantID: IDFailed, wantCalls: 5},
 		{name: "redirect is refused (D-03)", status: 302, header: http.Header{"Location": {"http://127.0.0.66:9/latest/meta-data/"}},
 			wantStatus: 500, wantID: IDRedirect, wantCalls: 1},

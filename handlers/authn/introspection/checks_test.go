@@ -54,8 +54,12 @@ func TestChecksRunInOathkeeperOrder(t *testing.T) {
 		{name: "strategy none leaves scope to the endpoint", answer: `{"active":true,"scope":""}`,
 			config: map[string]any{"required_scope": []any{"read"}}, wantExtra: map[string]any{"username": "", "client_id": "", "scope": ""}},
 		// D-05 / D-17: one documented success shape; anything else fails.
-		{name: "active as a string is not active", answer: `{"active":"true","sub":"admin"}`, wantStatus: 500, wantID: IDInvalid},
-		{name: "active as a number is not active", answer: `{"active":1}`, wantStatus: 500, wantID: IDInvalid},
+		// Issue #8 item 4: an active member that is not a boolean is its
+		// own reason, told apart from an inactive token.
+		{name: "active as a string is not active", answer: `{"active":"true","sub":"admin"}`, wantStatus: 401, wantID: IDActiveInvalid},
+		{name: "active as a number is not active", answer: `{"active":1}`, wantStatus: 401, wantID: IDActiveInvalid},
+		{name: "active null is not active", answer: `{"active":null,"sub":"admin"}`, wantStatus: 401, wantID: IDActiveInvalid},
+		{name: "missing active is not active", answer: `{"sub":"admin","scope":"read"}`, wantStatus: 401, wantID: IDActiveInvalid},
 		{name: "duplicate active", answer: `{"active":false,"active":true}`, wantStatus: 500, wantID: IDInvalid},
 		{name: "upper-case ACTIVE is not active", answer: `{"active":false,"ACTIVE":true}`, wantStatus: 401, wantID: IDInactive},
 		{name: "exp as a string", answer: fmt.Sprintf(`{"active":true,"exp":"%d"}`, future), wantStatus: 500, wantID: IDInvalid},
@@ -66,7 +70,7 @@ func TestChecksRunInOathkeeperOrder(t *testing.T) {
 		{name: "ext that is not an object", answer: `{"active":true,"ext":"x"}`, wantStatus: 500, wantID: IDInvalid},
 		{name: "array answer", answer: `[{"active":true}]`, wantStatus: 500, wantID: IDInvalid},
 		{name: "non-json answer", answer: `active=true`, wantStatus: 500, wantID: IDInvalid},
-		{name: "null answer", answer: `null`, wantStatus: 401, wantID: IDInactive},
+		{name: "null answer", answer: `null`, wantStatus: 401, wantID: IDActiveInvalid},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -19,8 +19,12 @@ import (
 // An entry never outlives the token's exp either way.
 const DefaultCacheTTL = 30 * time.Second
 
+// AccessToken is the token type a rule accepts when it does not set
+// allowed_token_types.
+const AccessToken = "access_token"
+
 // Config is the oauth2_introspection config: Oathkeeper's keys plus the
-// Portcullis addition timeout.
+// Portcullis additions timeout and allowed_token_types.
 type Config struct {
 	// IntrospectionURL is the RFC 7662 endpoint (required).
 	IntrospectionURL string `json:"introspection_url"`
@@ -49,7 +53,17 @@ type Config struct {
 	// Retry bounds the call: give_up_after is the deadline of all attempts
 	// (default 1s), max_delay the longest pause between them (100ms).
 	Retry remotecall.RetryConfig `json:"retry"`
-	// Cache reuses answers; every check still runs on a cached answer.
+	// AllowedTokenTypes lists the token types that authenticate a request
+	// (Portcullis addition; default [access_token]). The answer's
+	// token_use must be one of them when present, and so must the type
+	// its token_type names (refresh_token for "refresh_token", "refresh"
+	// or RFC 8693's refresh-token URI, id_token likewise, access_token for
+	// any other value such as "Bearer"); an answer naming neither is an
+	// access token. A refresh token authenticates only where a rule lists
+	// refresh_token here.
+	AllowedTokenTypes []string `json:"allowed_token_types"`
+	// Cache reuses answers that passed every check; the checks of the
+	// rule at hand still run on each cached answer.
 	Cache CacheConfig `json:"cache"`
 	// Timeout bounds one attempt (Portcullis addition; default: the whole
 	// retry.give_up_after budget).
@@ -110,6 +124,19 @@ func (c *Config) Validate() error {
 				add(fmt.Errorf("%s[%d]: must not be empty", l.key, i))
 			}
 		}
+	}
+	seen := make(map[string]bool, len(c.AllowedTokenTypes))
+	for i, v := range c.AllowedTokenTypes {
+		switch {
+		case strings.TrimSpace(v) == "":
+			add(fmt.Errorf("allowed_token_types[%d]: must not be empty", i))
+		case seen[v]:
+			add(fmt.Errorf("allowed_token_types[%d]: duplicate %q", i, v))
+		}
+		seen[v] = true
+	}
+	if len(c.AllowedTokenTypes) == 0 {
+		c.AllowedTokenTypes = []string{AccessToken}
 	}
 	for k, v := range c.IntrospectionRequestHeaders {
 		if !httpguts.ValidHeaderFieldName(k) {

@@ -38,6 +38,7 @@ type Authenticator struct {
 	scopes       []string
 	audience     []string
 	issuers      []string
+	types        []string // allowed_token_types
 	preserveHost bool
 	headers      [][2]string // canonical name, value; sorted
 	preauth      *oauth2cc.Source
@@ -64,7 +65,7 @@ func New(c Config, client *outbound.Client, cache *Cache, tokens *oauth2cc.Cache
 	a := &Authenticator{
 		from: c.TokenFrom, prefix: c.Prefix, strategy: st,
 		scopes: c.RequiredScope, audience: c.TargetAudience,
-		issuers: c.TrustedIssuers, preserveHost: c.PreserveHost, now: time.Now,
+		issuers: c.TrustedIssuers, types: c.AllowedTokenTypes, preserveHost: c.PreserveHost, now: time.Now,
 		endpoint: remotecall.Endpoint{Client: client, URL: u, Retry: c.Retry.Policy(c.Timeout.Std())},
 	}
 	if st == scope.None && len(c.RequiredScope) > 0 {
@@ -89,7 +90,12 @@ func New(c Config, client *outbound.Client, cache *Cache, tokens *oauth2cc.Cache
 		if cache == nil {
 			return nil, errors.New("cache.enabled: the service provides no introspection cache")
 		}
-		a.cache, a.ttl = cache, c.Cache.TTL.Std()
+		// With scope_strategy none the endpoint judges the required scopes
+		// on every call, so, as in Oathkeeper, no answer is reused for
+		// such a rule (and none it fetches is stored).
+		if a.scopeParam == "" {
+			a.cache, a.ttl = cache, c.Cache.TTL.Std()
+		}
 	}
 	// Everything that shapes the call, and so the answer, goes into the
 	// cache key; the pre-authorization secret is left out (the client id
@@ -127,21 +133,26 @@ func (a *Authenticator) Authenticate(ctx context.Context, r *pipeline.Request, s
 		key = h.Sum()
 		res, _ = a.cache.Get(key, a.now())
 	}
-	if res == nil {
+	fresh := res == nil
+	if fresh {
 		if res, err = a.introspect(ctx, r, tok); err != nil {
 			return err
 		}
-		if a.cache != nil && res.active {
-			now := a.now()
-			until := now.Add(a.ttl)
-			if !res.exp.IsZero() && res.exp.Before(until) {
-				until = res.exp // D-09: never past the token's exp
-			}
-			a.cache.Set(key, res, int64(res.size+len(tok)+256), now, until)
-		}
 	}
-	if err := a.check(res, a.now()); err != nil {
+	now := a.now()
+	if err := a.check(res, now); err != nil {
 		return err
+	}
+	if fresh && a.cache != nil {
+		// As in Oathkeeper, only an answer that passed this rule's checks
+		// is stored: a rejected token type, an inactive or expired token
+		// or a failed audience is asked about again next time. Every hit
+		// is checked again for the rule at hand.
+		until := now.Add(a.ttl)
+		if !res.exp.IsZero() && res.exp.Before(until) {
+			until = res.exp // D-09: never past the token's exp
+		}
+		a.cache.Set(key, res, int64(res.size+len(tok)+256), now, until)
 	}
 	res.fill(s)
 	return nil

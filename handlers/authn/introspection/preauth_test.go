@@ -86,8 +86,8 @@ func TestPreAuthorization(t *testing.T) {
 
 	t.Run("a rejected token is replaced on the next request", func(t *testing.T) {
 		current.Store("Bearer at-2")
-		if err := auth(a); pipeline.ReasonOf(err, "") != IDFailed {
-			t.Fatalf("err = %v, want %s", err, IDFailed)
+		if err := auth(a); pipeline.ReasonOf(err, "") != IDClientUnauthorized {
+			t.Fatalf("err = %v, want %s", err, IDClientUnauthorized)
 		}
 		if err := auth(a); err != nil {
 			t.Fatalf("after refresh: %v", err)
@@ -135,7 +135,7 @@ func TestPreAuthorization(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := auth(plain); pipeline.ReasonOf(err, "") != IDFailed {
+		if err := auth(plain); pipeline.ReasonOf(err, "") != IDClientUnauthorized {
 			t.Fatalf("err = %v, want the IdP to refuse a call without a token", err)
 		}
 	})

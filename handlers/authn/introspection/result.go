@@ -16,27 +16,34 @@ import (
 
 // Reason ids of token checks, in the order they run.
 const (
-	IDTokenUse = "introspection_token_use_invalid"
-	IDInactive = "introspection_token_inactive"
-	IDExpired  = "introspection_token_expired"
-	IDAudience = "introspection_audience_mismatch"
-	IDIssuer   = "introspection_issuer_untrusted"
-	IDScope    = "introspection_scope_missing"
+	IDTokenUse      = "introspection_token_use_invalid"
+	IDTokenType     = "introspection_token_type_not_allowed"
+	IDActiveInvalid = "introspection_active_invalid"
+	IDInactive      = "introspection_token_inactive"
+	IDExpired       = "introspection_token_expired"
+	IDAudience      = "introspection_audience_mismatch"
+	IDIssuer        = "introspection_issuer_untrusted"
+	IDScope         = "introspection_scope_missing"
 )
 
 // result is a parsed RFC 7662 answer. It is shared by every request that
 // hits its cache entry and must not be modified after parse.
 type result struct {
-	active   bool
-	tokenUse string
-	exp      time.Time // zero: no exp
-	aud      []string
-	iss      string
-	sub      string
-	username string
-	clientID string
-	scope    string
-	granted  []string // scope split on white space
+	active bool
+	// activeOK is false when the answer has no boolean active member
+	// (missing, null, "true", 1): RFC 7662 requires one, and such an
+	// answer is refused with its own reason rather than read as false.
+	activeOK  bool
+	tokenUse  string
+	tokenType string
+	exp       time.Time // zero: no exp
+	aud       []string
+	iss       string
+	sub       string
+	username  string
+	clientID  string
+	scope     string
+	granted   []string // scope split on white space
 	// extra is the session extra, built once per answer so that a cache
 	// hit only copies it.
 	extra map[string]any
@@ -60,13 +67,19 @@ func parse(body []byte) (*result, error) {
 		return nil, fmt.Errorf("%w: not a JSON object", errInvalid)
 	}
 	r := &result{size: len(body)}
+	switch string(m["active"]) {
+	case "true":
+		r.active, r.activeOK = true, true
+	case "false":
+		r.activeOK = true
+	}
 	var exp float64
 	var aud json.RawMessage
 	for _, f := range []struct {
 		name string
 		dst  any
 	}{
-		{"active", &r.active}, {"token_use", &r.tokenUse}, {"exp", &exp}, {"aud", &aud},
+		{"token_use", &r.tokenUse}, {"token_type", &r.tokenType}, {"exp", &exp}, {"aud", &aud},
 		{"iss", &r.iss}, {"sub", &r.sub}, {"username", &r.username}, {"client_id", &r.clientID},
 		{"scope", &r.scope}, {"ext", &r.extra},
 	} {
@@ -118,18 +131,21 @@ func audience(raw json.RawMessage) ([]string, error) {
 	return list, nil
 }
 
-// check runs Oathkeeper's checks in its order: token_use, active, exp,
+// check runs Oathkeeper's checks in its order: token type, active, exp,
 // audience, issuer, scope. It runs on fresh and cached answers alike, so a
 // stricter rule never inherits a looser rule's success (GHSA-qvp4-rpmr-xwrr,
 // SECURITY D-07).
 func (a *Authenticator) check(r *result, now time.Time) error {
-	if r.tokenUse != "" && r.tokenUse != "access_token" {
-		return pipeline.Forbidden(IDTokenUse, "the token is not an access token", nil)
+	if err := a.checkType(r); err != nil {
+		return err
+	}
+	if !r.activeOK {
+		return pipeline.Unauthorized(IDActiveInvalid, "the introspection answer has no boolean active member", nil)
 	}
 	if !r.active {
 		return pipeline.Unauthorized(IDInactive, "the token is not active", nil)
 	}
-	if !r.exp.IsZero() && r.exp.Before(now) {
+	if !r.exp.IsZero() && !now.Before(r.exp) { // expired at exp itself (RFC 7519 §4.1.4)
 		return pipeline.Unauthorized(IDExpired, "the token has expired", nil)
 	}
 	for _, want := range a.audience {
@@ -148,6 +164,44 @@ func (a *Authenticator) check(r *result, now time.Time) error {
 		}
 	}
 	return nil
+}
+
+// checkType admits the answer's token type (issue #8 item 4). token_use
+// (Hydra's member, compared exactly as Oathkeeper does) and the type that
+// token_type names must both be allowed; an answer with neither is an
+// access token. The status is Oathkeeper's for a wrong token_use: 403.
+func (a *Authenticator) checkType(r *result) error {
+	if r.tokenUse != "" && !slices.Contains(a.types, r.tokenUse) {
+		return pipeline.Forbidden(IDTokenUse, fmt.Sprintf("token_use %q is not allowed by this rule", r.tokenUse), nil)
+	}
+	if r.tokenUse != "" && r.tokenType == "" {
+		return nil
+	}
+	kind := typeOf(r.tokenType)
+	switch {
+	case slices.Contains(a.types, kind):
+		return nil
+	case r.tokenType == "":
+		return pipeline.Forbidden(IDTokenType, "the answer names no token type, so the token is an access_token, which this rule does not allow", nil)
+	}
+	return pipeline.Forbidden(IDTokenType, fmt.Sprintf("token_type %q names a %s, which this rule does not allow", r.tokenType, kind), nil)
+}
+
+// typeOf maps an RFC 7662 token_type to a token_use value. token_type is
+// meant to hold an RFC 6749 access token type (Bearer, DPoP, N_A), but
+// servers also put the kind of token there, as a plain name or an RFC
+// 8693 token type URI; those name what they say, anything else is an
+// access token. "" (no token_type) is an access token too.
+func typeOf(tokenType string) string {
+	t := strings.ToLower(tokenType)
+	t = strings.TrimPrefix(t, "urn:ietf:params:oauth:token-type:")
+	switch t {
+	case "refresh_token", "refresh":
+		return "refresh_token"
+	case "id_token":
+		return "id_token"
+	}
+	return AccessToken
 }
 
 // fill sets the session as Oathkeeper does: Subject is sub, Extra a deep

@@ -103,7 +103,7 @@ func (c *TokenCache) get(k *cacheKey, now time.Time) *entry {
 func (c *TokenCache) put(k *cacheKey, e *entry, now time.Time) {
 	e.until = now.Add(c.ttl)
 	if e.times.hasExp {
-		if exp := time.Unix(0, int64(e.times.exp*1e9)); e.times.exp < float64(1<<33) && exp.Before(e.until) {
+		if exp := numericTime(e.times.exp); exp.Before(e.until) {
 			e.until = exp
 		}
 	}

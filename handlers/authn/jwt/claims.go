@@ -1,21 +1,31 @@
 package jwt
 
 import (
+	"math"
 	"slices"
 	"time"
 
 	"github.com/portcullis-authz/portcullis/handlers/internal/scope"
 )
 
-// times holds a token's NumericDate claims, as seconds since the epoch.
+// MaxNumericDate is the latest NumericDate accepted in exp, nbf and iat:
+// 9999-12-31T23:59:59Z, the last second RFC 3339 can write. A date must
+// also not be negative. Outside [0, MaxNumericDate] a claim is invalid
+// (401 jwt_claim_invalid), so "exp": 1e300 is not a token that never
+// expires, and every accepted date converts to a time.Time and to int64
+// seconds without overflow.
+const MaxNumericDate = 253402300799
+
+// times holds a token's NumericDate claims, as seconds since the epoch,
+// each within [0, MaxNumericDate].
 type times struct {
 	exp, nbf, iat          float64
 	hasExp, hasNbf, hasIat bool
 }
 
-// readTimes reads exp, nbf and iat. A NumericDate is a JSON number; a
-// string (even a numeric one, or RFC 3339) or null is refused,
-// where jwx would accept both.
+// readTimes reads exp, nbf and iat. A NumericDate is a JSON number in
+// [0, MaxNumericDate]; a string (even a numeric one, or RFC 3339) or null
+// is refused, where jwx would accept both.
 func readTimes(claims map[string]any) (times, error) {
 	var t times
 	var err error
@@ -38,7 +48,19 @@ func numericDate(claims map[string]any, name string) (float64, bool, error) {
 	if !ok {
 		return 0, false, claimErr(ReasonClaimInvalid, name, "is not a NumericDate")
 	}
+	// Written so that NaN fails too (encoding/json never produces NaN or
+	// an infinity, but the bound must not depend on that).
+	if !(f >= 0 && f <= MaxNumericDate) {
+		return 0, false, claimErr(ReasonClaimInvalid, name, "is out of range (0 to year 9999)")
+	}
 	return f, true, nil
+}
+
+// numericTime converts a NumericDate already checked by numericDate
+// (so the conversion cannot overflow).
+func numericTime(f float64) time.Time {
+	sec, frac := math.Modf(f)
+	return time.Unix(int64(sec), int64(frac*1e9))
 }
 
 // checkTimes applies exp, nbf and iat with the configured skew, and the

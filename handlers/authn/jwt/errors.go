@@ -2,6 +2,7 @@ package jwt
 
 import (
 	"net/http"
+	"strconv"
 
 	"github.com/portcullis-authz/portcullis/pipeline"
 )
@@ -54,6 +55,7 @@ var (
 	errAlg           = failure{http.StatusUnauthorized, ReasonAlgorithmNotAllowed, "token alg is not allowed by this rule"}
 	errNoKey         = failure{http.StatusUnauthorized, ReasonKeyNotFound, "no key in the jwks fits the token kid and alg"}
 	errKeyAmbiguous  = failure{http.StatusUnauthorized, ReasonKeyAmbiguous, "token has no kid and more than one key fits"}
+	errTooManyKeys   = failure{http.StatusUnauthorized, ReasonKeyAmbiguous, "more than " + strconv.Itoa(MaxCandidateKeys) + " keys in the jwks fit the token kid and alg"}
 	errSignature     = failure{http.StatusUnauthorized, ReasonSignatureInvalid, "token signature is invalid"}
 	errExpired       = failure{http.StatusUnauthorized, ReasonExpired, "token is expired"}
 	errNotYetValid   = failure{http.StatusUnauthorized, ReasonNotYetValid, "token is not valid yet"}

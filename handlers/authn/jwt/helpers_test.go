@@ -150,6 +150,7 @@ func jwksDoc(keys ...map[string]any) []byte {
 type idpServer struct {
 	*httptest.Server
 	hits   atomic.Int64
+	served chan struct{} // gets a value after each answer (never blocks)
 	mu     sync.Mutex
 	body   []byte
 	status int
@@ -157,7 +158,7 @@ type idpServer struct {
 
 func newIDP(tb testing.TB, body []byte) *idpServer {
 	tb.Helper()
-	s := &idpServer{body: body, status: http.StatusOK}
+	s := &idpServer{body: body, status: http.StatusOK, served: make(chan struct{}, 1)}
 	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		s.hits.Add(1)
 		s.mu.Lock()
@@ -165,9 +166,22 @@ func newIDP(tb testing.TB, body []byte) *idpServer {
 		s.mu.Unlock()
 		w.WriteHeader(status)
 		_, _ = w.Write(body)
+		select {
+		case s.served <- struct{}{}:
+		default:
+		}
 	}))
 	tb.Cleanup(s.Close)
 	return s
+}
+
+// waitHits blocks until the server has answered at least n requests. It
+// has no deadline of its own: a wait that never ends is a bug that the
+// test binary's -timeout reports, and a slow machine cannot fail it.
+func (s *idpServer) waitHits(n int64) {
+	for s.hits.Load() < n {
+		<-s.served
+	}
 }
 
 func (s *idpServer) set(body []byte, status int) {
@@ -179,25 +193,59 @@ func (s *idpServer) set(body []byte, status int) {
 	s.status = status
 }
 
+// manualClock is a clock that moves only when a test advances it, so
+// rate limits and staleness are counted in steps, never raced.
+type manualClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+// Now returns the current manual time.
+func (c *manualClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+// Advance moves the clock forward by d.
+func (c *manualClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
 // env is a test world: the idp.test and idp2.test JWKS endpoints and a
-// JWKS cache.
+// JWKS cache whose intervals run on clock.
 type env struct {
 	idp, idp2 *idpServer
 	keys      *jwks.Cache
+	clock     *manualClock
 }
 
+// newEnv builds the world. Unless o.Now is set, the JWKS cache runs on
+// e.clock, a manual clock at NOW; tests that need jwks.Cache.Run (real
+// timers) pass time.Now.
 func newEnv(tb testing.TB, o jwks.Options) *env {
 	tb.Helper()
 	fixtureKeys(tb)
 	e := &env{
+		clock: &manualClock{now: NOW},
 		idp: newIDP(tb, jwksDoc(
 			publicJWK(tb, &K1.PublicKey, map[string]any{"kid": "k1", "alg": "RS256", "use": "sig"}),
 			publicJWK(tb, &E1.PublicKey, map[string]any{"kid": "e1", "alg": "ES256"}),
 		)),
 		idp2: newIDP(tb, jwksDoc(publicJWK(tb, &K2.PublicKey, map[string]any{"kid": "k2", "alg": "RS256", "use": "sig"}))),
 	}
+	// Generous failure bounds: a loopback fetch on a loaded machine must
+	// not fail a test that expects it to succeed.
 	if o.Client == nil {
-		o.Client = outbound.New(outbound.Options{Timeout: 2 * time.Second})
+		o.Client = outbound.New(outbound.Options{Timeout: time.Minute})
+	}
+	if o.FetchTimeout == 0 {
+		o.FetchTimeout = time.Minute
+	}
+	if o.Now == nil {
+		o.Now = e.clock.Now
 	}
 	e.keys = jwks.New(o)
 	tb.Cleanup(func() { _ = e.keys.Close() })
@@ -215,7 +263,10 @@ func (e *env) J0() Config {
 	}
 }
 
-// auth builds an authenticator on the fixed clock.
+// auth builds an authenticator on the fixed clock. Unless the config sets
+// jwks_max_wait, a request waits for a key set fetch however long it
+// takes, so that a loaded machine cannot turn a slow loopback fetch into a
+// 503 (the default of 1s is a production bound, not a test's subject).
 func (e *env) auth(tb testing.TB, c Config, tokens *TokenCache) *Authenticator {
 	tb.Helper()
 	h, err := New(c, e.keys, tokens, nil)
@@ -224,6 +275,9 @@ func (e *env) auth(tb testing.TB, c Config, tokens *TokenCache) *Authenticator {
 	}
 	a := h.(*Authenticator)
 	a.now = func() time.Time { return NOW }
+	if c.JWKSMaxWait == 0 {
+		a.maxWait = time.Hour
+	}
 	tb.Cleanup(func() { _ = a.Close() })
 	return a
 }

@@ -29,6 +29,7 @@ func TestLogsNeverContainCredentials(t *testing.T) {
 	}
 	a := h.(*Authenticator)
 	a.now = func() time.Time { return NOW }
+	a.maxWait = time.Hour // the failed fetch must have been logged when run returns
 	t.Cleanup(func() { _ = a.Close() })
 	raws := []string{
 		tok(t, KA, H0(), C0()),

@@ -127,9 +127,13 @@ func TestSecurityCasesA01toA16(t *testing.T) {
 		{"A-14 leeway 30s nbf now+31s", signed(H0(), claims(map[string]any{"nbf": n + 31})), ReasonNotYetValid},
 		{"A-14 leeway 30s iat now+31s", signed(H0(), claims(map[string]any{"iat": n + 31, "nbf": nil})), ReasonIssuedInFuture},
 
-		{"A-16 exp in milliseconds with max lifetime 24h", func(tb testing.TB, _ *env, c *Config) string {
+		{"A-16 exp in milliseconds is beyond year 9999", func(tb testing.TB, _ *env, c *Config) string {
 			c.MaxTokenLifetime = pipeline.Duration(24 * time.Hour)
 			return tok(tb, K1, H0(), claims(map[string]any{"exp": 9999999999999}))
+		}, ReasonClaimInvalid},
+		{"A-16 exp in year 9999 with max lifetime 24h", func(tb testing.TB, _ *env, c *Config) string {
+			c.MaxTokenLifetime = pipeline.Duration(24 * time.Hour)
+			return tok(tb, K1, H0(), claims(map[string]any{"exp": MaxNumericDate}))
 		}, ReasonLifetimeTooLong},
 		{"A-16 one year lifetime with max 24h", func(tb testing.TB, _ *env, c *Config) string {
 			c.MaxTokenLifetime = pipeline.Duration(24 * time.Hour)

@@ -61,6 +61,15 @@ func accessTokenTyp(typ string) bool {
 	return true
 }
 
+// MaxCandidateKeys bounds the signature checks one token costs. A token
+// with a kid is checked against every key of that kid that fits its alg,
+// across all of the rule's jwks_urls; when more than MaxCandidateKeys keys
+// fit, it is refused (401 jwt_key_ambiguous) before any check, so a key
+// set with many keys under one kid cannot make each request verify
+// hundreds of signatures. A token without a kid needs exactly one fitting
+// key (more are ambiguous), so it costs at most one check.
+const MaxCandidateKeys = 4
+
 // candidate is a key that may have signed the token, and where it is.
 type candidate struct {
 	key *jwks.Key
@@ -93,6 +102,8 @@ func (a *Authenticator) findKeys(ctx context.Context, h *header, alg jwa.Signatu
 		return nil, a.unavailable()
 	case searchAmbiguous:
 		return nil, errKeyAmbiguous.err()
+	case searchTooMany:
+		return nil, errTooManyKeys.err()
 	}
 	return nil, errNoKey.err()
 }
@@ -105,12 +116,14 @@ const (
 	searchFound                           // candidates to try
 	searchAmbiguous                       // no kid and several keys fit
 	searchUnavailable                     // a set that may hold the key is not loaded
+	searchTooMany                         // more than MaxCandidateKeys keys fit the kid
 )
 
 // search looks through the current sets. With a kid, every key of that
-// kid that fits alg is a candidate, and an unloaded set matters only when
-// no loaded one has the kid. Without a kid exactly one key must fit across
-// all sets, which can only be known when every set is loaded.
+// kid that fits alg is a candidate (at most MaxCandidateKeys of them), and
+// an unloaded set matters only when no loaded one has the kid. Without a
+// kid exactly one key must fit across all sets, which can only be known
+// when every set is loaded.
 func (a *Authenticator) search(h *header, alg jwa.SignatureAlgorithm) ([]candidate, searchResult) {
 	hasKID := h.KID != nil && *h.KID != ""
 	var cands []candidate
@@ -126,9 +139,13 @@ func (a *Authenticator) search(h *header, alg jwa.SignatureAlgorithm) ([]candida
 			keys = set.Lookup(*h.KID)
 		}
 		for _, k := range keys {
-			if k.Fits(alg) {
-				cands = append(cands, candidate{key: k, src: s, set: set})
+			if !k.Fits(alg) {
+				continue
 			}
+			if hasKID && len(cands) == MaxCandidateKeys {
+				return nil, searchTooMany
+			}
+			cands = append(cands, candidate{key: k, src: s, set: set})
 		}
 	}
 	switch {

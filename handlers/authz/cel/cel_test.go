@@ -202,7 +202,7 @@ func TestConfigDecodesStrictly(t *testing.T) {
 		{"expression and message", map[string]any{"expression": "true", "message": "no"}, ""},
 		{"expression only", map[string]any{"expression": `subject != ""`}, ""},
 		{"unknown key", map[string]any{"expression": "true", "cost_limit": 10}, `unknown field "cost_limit"`},
-		{"expression of the wrong type", map[string]any{"expression": true}, "expression: cannot use"},
+		{"expression of the wrong type", map[string]any{"expression": true}, "expression: must be a string, not true or false"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -22,14 +22,22 @@ const (
 	DefaultMaxDelay    = remotecall.DefaultMaxDelay
 )
 
-// Config is the remote authorizer's config: Oathkeeper's keys plus timeout.
+// Config is the remote authorizer's config: Oathkeeper's keys plus
+// forward_http_headers and timeout.
 type Config struct {
 	// Remote is the URL the decision request is POSTed to. It is not a
 	// template (SECURITY_CASES D-01).
 	Remote string `json:"remote"`
 	// Headers are templates over the session, rendered per request; a
-	// header that renders empty is not sent.
+	// header that renders empty is not sent. A rendered header replaces a
+	// forwarded one of the same name.
 	Headers map[string]string `json:"headers"`
+	// ForwardHTTPHeaders names the client request headers sent to the
+	// remote, every value of each (Portcullis addition, default none).
+	// Oathkeeper always sent Authorization; list it (and Cookie, if the
+	// remote needs the session) to keep that. Content-Type, which
+	// describes the body sent, is always sent.
+	ForwardHTTPHeaders []string `json:"forward_http_headers"`
 	// ForwardResponseHeadersToUpstream names headers of the remote's 200
 	// answer to set on the upstream request. Absent ones are removed from
 	// the upstream request rather than set to "" as in Oathkeeper.
@@ -59,6 +67,11 @@ func (c *Config) Validate() error {
 	}
 	if err := remotecall.CheckHeaderNames(c.Headers); err != nil {
 		errs = append(errs, err)
+	}
+	if names, err := remotecall.CheckRequestHeaderNames(c.ForwardHTTPHeaders); err != nil {
+		errs = append(errs, err)
+	} else if len(names) > 0 {
+		c.ForwardHTTPHeaders = names
 	}
 	if err := remotecall.CheckForwardNames(c.ForwardResponseHeadersToUpstream); err != nil {
 		errs = append(errs, err)

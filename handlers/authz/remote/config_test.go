@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/portcullis-authz/portcullis/handlers/internal/outbound"
 	"github.com/portcullis-authz/portcullis/pipeline"
 )
@@ -41,6 +43,19 @@ func TestValidateRejectsBadKeysAndAppliesDefaults(t *testing.T) {
 					t.Errorf("got %q", got)
 				}
 			}},
+		{name: "forward_http_headers are canonicalised", config: map[string]any{"remote": "http://a.test",
+			"forward_http_headers": []any{"authorization", "X-API-KEY"}},
+			check: func(t *testing.T, c Config) {
+				if diff := cmp.Diff([]string{"Authorization", "X-Api-Key"}, c.ForwardHTTPHeaders); diff != "" {
+					t.Errorf("forward_http_headers (-want +got):\n%s", diff)
+				}
+			}},
+		{name: "forward_http_headers name invalid", config: map[string]any{"remote": "http://a.test", "forward_http_headers": []any{"a b"}},
+			wantErr: `forward_http_headers[0]: invalid header name "a b"`},
+		{name: "forward_http_headers duplicate ignoring case", config: map[string]any{"remote": "http://a.test",
+			"forward_http_headers": []any{"Cookie", "cookie"}}, wantErr: `forward_http_headers[1]: duplicate header "Cookie"`},
+		{name: "forward_http_headers may not copy framing headers", config: map[string]any{"remote": "http://a.test",
+			"forward_http_headers": []any{"Content-Length"}}, wantErr: `forward_http_headers[0]: header "Content-Length" may not be forwarded`},
 		{name: "remote is required", config: map[string]any{}, wantErr: "remote: required"},
 		{name: "remote with unsupported scheme", config: map[string]any{"remote": "htp://a.test"}, wantErr: `remote: unsupported scheme "htp"`},
 		{name: "remote without host", config: map[string]any{"remote": "https:///path"}, wantErr: "remote: missing host"},

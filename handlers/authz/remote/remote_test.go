@@ -103,7 +103,7 @@ func TestAuthorizeSendsOriginalRequest(t *testing.T) {
 		{"path and query kept", got.path, "/authz?x=1"},
 		{"body is the original body", got.body, "<order id='42'/>"},
 		{"content type copied", got.header.Get("Content-Type"), "application/xml"},
-		{"authorization copied", got.header.Get("Authorization"), "Bearer abc.def.ghi"},
+		{"authorization not copied unless forward_http_headers asks", got.header.Get("Authorization"), ""},
 		{"traceparent propagated", got.header.Get("Traceparent"), "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"},
 		{"subject template", got.header.Get("X-Subject"), "alice"},
 		{"extra template", got.header.Get("X-Tenant"), "acme"},

@@ -28,9 +28,15 @@ type Config struct {
 	Remote string `json:"remote"`
 	// Headers are templates over the session; empty results are not sent.
 	Headers map[string]string `json:"headers"`
-	// Payload is a template over the session whose output must be JSON.
-	// Use jsonQuote for values: {"sub": {{ jsonQuote .Subject }}}.
+	// Payload is a template over the session whose output must be JSON
+	// with the structure its text writes (see tmpl.JSON). Use jsonQuote
+	// for values: {"sub": {{ jsonQuote .Subject }}}.
 	Payload string `json:"payload"`
+	// ForwardHTTPHeaders names the client request headers sent to the
+	// remote, every value of each (Portcullis addition, default none).
+	// Oathkeeper always sent Authorization; list it to keep that. A
+	// rendered header of the same name wins.
+	ForwardHTTPHeaders []string `json:"forward_http_headers"`
 	// ForwardResponseHeadersToUpstream names headers of the remote's
 	// allowing answer to set upstream. Absent ones are removed from the
 	// upstream request rather than set to "" as in Oathkeeper.
@@ -69,6 +75,11 @@ func (c *Config) Validate() error {
 	}
 	if err := remotecall.CheckHeaderNames(c.Headers); err != nil {
 		errs = append(errs, err)
+	}
+	if names, err := remotecall.CheckRequestHeaderNames(c.ForwardHTTPHeaders); err != nil {
+		errs = append(errs, err)
+	} else if len(names) > 0 {
+		c.ForwardHTTPHeaders = names
 	}
 	if err := remotecall.CheckForwardNames(c.ForwardResponseHeadersToUpstream); err != nil {
 		errs = append(errs, err)

@@ -11,8 +11,14 @@
 // is a 403, and a body that is not one duplicate-free JSON value a 500
 // (SECURITY_CASES D-05, D-17).
 //
-// The payload is parsed once at construction and its output validated as
-// JSON on every request; templates should quote values with jsonQuote.
+// The payload is parsed once at construction (tmpl.ParseJSON). Every
+// rendering is checked before it is sent: it must be one JSON text
+// (remote_json_payload_invalid otherwise), without duplicate members, and
+// the members, separators and brackets of the objects and arrays the
+// template text writes must be template text, so a value that breaks out
+// of its quotes cannot add or remove a member
+// (remote_json_template_output_invalid). What passes is sent byte for
+// byte as rendered. Quoting values with jsonQuote avoids the failures.
 // The URL is not a template (D-01). Retries, timeouts and header
 // forwarding behave as in the remote authorizer.
 //

@@ -22,9 +22,10 @@ const reasonPrefix = "remote_json"
 // for concurrent use.
 type Authorizer struct {
 	call         *remotecall.Endpoint
-	payload      *tmpl.Template
+	payload      *tmpl.JSON
 	headers      remotecall.HeaderTemplates
 	forward      []string
+	forwardIn    []string
 	decisionPath string
 }
 
@@ -37,7 +38,7 @@ func New(c Config, client *outbound.Client) (pipeline.Authorizer, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
-	payload, err := tmpl.Parse("payload", c.Payload)
+	payload, err := tmpl.ParseJSON("payload", c.Payload)
 	if err != nil {
 		return nil, fmt.Errorf("payload: %w", err)
 	}
@@ -46,24 +47,29 @@ func New(c Config, client *outbound.Client) (pipeline.Authorizer, error) {
 		return nil, err
 	}
 	return &Authorizer{call: c.endpoint(client), payload: payload, headers: headers,
-		forward: c.ForwardResponseHeadersToUpstream, decisionPath: c.DecisionPath}, nil
+		forward: c.ForwardResponseHeadersToUpstream, forwardIn: c.ForwardHTTPHeaders, decisionPath: c.DecisionPath}, nil
 }
 
-// Authorize renders the payload (failing with 500 if it is not JSON, so a
-// value that broke out of its quotes never reaches the remote as another
-// document) and POSTs it with the original Authorization. Status mapping is
-// the remote authorizer's; with decision_path a 200 allows only if the
-// path holds the boolean true.
+// Authorize renders the payload and POSTs it, byte for byte as rendered,
+// with the client headers the rule lists in forward_http_headers (none by
+// default: credentials leave only where asked). A payload that is not one JSON text
+// fails with 500 remote_json_payload_invalid; one whose structure a value
+// changed (a member added, duplicated or swallowed, see tmpl.JSON) with
+// 500 remote_json_template_output_invalid. Either way nothing is sent.
+// Status mapping is the remote authorizer's; with decision_path a 200
+// allows only if the path holds the boolean true.
 func (a *Authorizer) Authorize(ctx context.Context, r *pipeline.Request, s *pipeline.Session) error {
-	body, err := a.payload.ExecuteJSON(s)
-	if err != nil {
+	body, err := a.payload.Execute(s)
+	switch {
+	case errors.Is(err, tmpl.ErrOutputStructure):
+		return pipeline.Internal(reasonPrefix+"_template_output_invalid",
+			"the payload template rendered members that the template does not write", err)
+	case err != nil:
 		return pipeline.Internal(reasonPrefix+"_payload_invalid", "the payload template did not render a JSON text", err)
 	}
 	h := make(http.Header, 4+len(a.headers))
 	h["Content-Type"] = []string{"application/json"}
-	if v := r.Header.Values("authorization"); len(v) > 0 {
-		h["Authorization"] = v
-	}
+	remotecall.CopyRequestHeaders(h, r, a.forwardIn)
 	if err := a.headers.Render(h, s); err != nil {
 		return pipeline.Internal(reasonPrefix+"_header_invalid", "a configured header could not be rendered", err)
 	}

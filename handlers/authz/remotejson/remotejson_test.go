@@ -83,8 +83,9 @@ func TestAuthorizeSendsRenderedPayload(t *testing.T) {
 	f := newFakeRemote(t, answer(200, ""))
 	a := newAuthorizer(t, Config{Remote: f.URL,
 		// Oathkeeper's "authentication session" test payload.
-		Payload: `{"subject":"{{ .Subject }}","extra":"{{ .Extra.foo }}","match":"{{ index .MatchContext.RegexpCaptureGroups 0 }}"}`,
-		Headers: map[string]string{"X-Method": "{{ .MatchContext.Method }}", "X-None": "{{ print .Extra.none }}"}})
+		Payload:            `{"subject":"{{ .Subject }}","extra":"{{ .Extra.foo }}","match":"{{ index .MatchContext.RegexpCaptureGroups 0 }}"}`,
+		Headers:            map[string]string{"X-Method": "{{ .MatchContext.Method }}", "X-None": "{{ print .Extra.none }}"},
+		ForwardHTTPHeaders: []string{"Authorization"}})
 	if err := a.Authorize(context.Background(), testRequest(), testSession()); err != nil {
 		t.Fatal(err)
 	}
@@ -203,5 +204,36 @@ func TestRetryRecoversFromTransient5xx(t *testing.T) {
 	}
 	if f.calls.Load() != 2 || f.seen().body != `{"a":1}` {
 		t.Errorf("calls = %d, body %q", f.calls.Load(), f.seen().body)
+	}
+}
+
+// TestClientHeadersReachTheRemoteOnlyWhenListed: Oathkeeper always sent the
+// client's Authorization; here no client header leaves unless the rule
+// names it in forward_http_headers.
+func TestClientHeadersReachTheRemoteOnlyWhenListed(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		forward []string
+		want    map[string]string
+	}{
+		{"none by default", nil, map[string]string{"Authorization": "", "Cookie": ""}},
+		{"authorization listed", []string{"authorization"}, map[string]string{"Authorization": "Bearer abc.def.ghi", "Cookie": ""}},
+		{"cookie listed", []string{"Cookie"}, map[string]string{"Authorization": "", "Cookie": "sid=s3cret"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFakeRemote(t, answer(200, ""))
+			a := newAuthorizer(t, Config{Remote: f.URL, Payload: `{"sub":{{ jsonQuote .Subject }}}`, ForwardHTTPHeaders: tc.forward})
+			r := testRequest()
+			r.Header["cookie"] = []string{"sid=s3cret"}
+			if err := a.Authorize(context.Background(), r, testSession()); err != nil {
+				t.Fatal(err)
+			}
+			got := f.seen()
+			for k, want := range tc.want {
+				if v := got.header.Get(k); v != want {
+					t.Errorf("%s = %q, want %q", k, v, want)
+				}
+			}
+		})
 	}
 }

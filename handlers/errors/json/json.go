@@ -77,8 +77,9 @@ func (h *Handler) HandleError(_ context.Context, r *pipeline.Request, err error)
 		b.Request = r.ID
 	}
 	if h.verbose && pe != nil && pe.Status == status {
-		if pe.Message != "" {
-			b.Message = pe.Message
+		b.Message = pe.Message
+		if b.Message == "" {
+			b.Message = verboseMessage(status, pe.ID)
 		}
 		b.Reason, b.ID, b.Details = pe.Reason, pe.ID, pe.Details
 	}
@@ -97,8 +98,11 @@ func (h *Handler) HandleError(_ context.Context, r *pipeline.Request, err error)
 	return pipeline.Denial{Status: status, Header: hdr, Body: raw}, nil
 }
 
-// genericMessage is the message a non-verbose handler shows: herodot's
-// default error texts, so clients written for Oathkeeper see the same words.
+// genericMessage is the message a non-verbose handler shows. These are
+// the texts Oathkeeper's json handler writes, so clients written for it
+// see the same words: herodot's generic errors for the statuses it
+// replaces (400, 401, 403, 404, 409, 415, 500), Oathkeeper's own for 429,
+// 503 and 504. Other statuses get the generic text of their class.
 func genericMessage(status int) string {
 	switch status {
 	case http.StatusBadRequest:
@@ -114,16 +118,33 @@ func genericMessage(status int) string {
 	case http.StatusUnsupportedMediaType:
 		return "The request is using an unknown content type"
 	case http.StatusTooManyRequests:
-		return "Too many requests, please retry later"
-	case http.StatusServiceUnavailable, http.StatusGatewayTimeout:
-		return "A required service is temporarily unavailable, please retry later"
-	case http.StatusInternalServerError:
-		return "An internal server error occurred, please contact the system administrator"
+		return "Too many requests"
+	case http.StatusServiceUnavailable:
+		return "The upstream service is not available"
+	case http.StatusGatewayTimeout:
+		return "The upstream service is timing out"
 	}
 	if status >= 500 {
 		return "An internal server error occurred, please contact the system administrator"
 	}
 	return "The request could not be processed"
+}
+
+// verboseMessage is the message a verbose handler shows when the failure
+// carries none of its own: the text of the error Oathkeeper raises for the
+// same failure, which its verbose json handler writes unchanged.
+func verboseMessage(status int, id string) string {
+	switch {
+	case status == http.StatusUnauthorized:
+		return "Access credentials are invalid"
+	case status == http.StatusForbidden:
+		return "Access credentials are not sufficient to access this resource"
+	case id == pipeline.ReasonNoRule:
+		return "Requested url does not match any rules"
+	case id == pipeline.ReasonAmbiguous:
+		return "Expected exactly one rule but found multiple rules"
+	}
+	return genericMessage(status)
 }
 
 func statusText(status int) string {

@@ -66,14 +66,14 @@ func TestHandleErrorRendersHerodotShape(t *testing.T) {
 				"id": "scope_missing", "request": "req-1", "details": map[string]any{"required": "write"}},
 		},
 		{
-			name: "verbose keeps the generic message when the error has none", verbose: true, err: pipeline.Unauthorized("jwt_expired", "token expired", nil),
+			name: "verbose shows Oathkeeper's message when the error has none", verbose: true, err: pipeline.Unauthorized("jwt_expired", "token expired", nil),
 			wantStatus: 401,
-			want:       map[string]any{"code": 401.0, "status": "Unauthorized", "message": "The request could not be authorized", "reason": "token expired", "id": "jwt_expired", "request": "req-1"},
+			want:       map[string]any{"code": 401.0, "status": "Unauthorized", "message": "Access credentials are invalid", "reason": "token expired", "id": "jwt_expired", "request": "req-1"},
 		},
 		{
 			name: "non-verbose 503 hides the reason", err: pipeline.Unavailable("jwks_unavailable", "jwks fetch timed out", nil),
 			wantStatus: 503,
-			want:       map[string]any{"code": 503.0, "status": "Service Unavailable", "message": "A required service is temporarily unavailable, please retry later", "request": "req-1"},
+			want:       map[string]any{"code": 503.0, "status": "Service Unavailable", "message": "The upstream service is not available", "request": "req-1"},
 		},
 		{
 			name: "plain error is an internal error without its text", verbose: true, err: errors.New("dial tcp: password=hunter2"),
@@ -88,7 +88,7 @@ func TestHandleErrorRendersHerodotShape(t *testing.T) {
 		{
 			name: "rate limit headers are copied", err: rateLimited,
 			wantStatus: 429, wantHeader: pipeline.Header{"retry-after": {"7"}, "content-type": {"application/json"}},
-			want: map[string]any{"code": 429.0, "status": "Too Many Requests", "message": "Too many requests, please retry later", "request": "req-1"},
+			want: map[string]any{"code": 429.0, "status": "Too Many Requests", "message": "Too many requests", "request": "req-1"},
 		},
 		{
 			name: "success status from a buggy handler becomes 500", verbose: true, err: &pipeline.Error{Status: 200, Reason: "oops"},
@@ -99,7 +99,7 @@ func TestHandleErrorRendersHerodotShape(t *testing.T) {
 			name: "details JSON cannot encode are dropped", verbose: true,
 			err:        &pipeline.Error{Status: 401, ID: "x", Details: map[string]any{"f": func() {}}},
 			wantStatus: 401,
-			want:       map[string]any{"code": 401.0, "status": "Unauthorized", "message": "The request could not be authorized", "id": "x", "request": "req-1"},
+			want:       map[string]any{"code": 401.0, "status": "Unauthorized", "message": "Access credentials are invalid", "id": "x", "request": "req-1"},
 		},
 	}
 	for _, tt := range tests {

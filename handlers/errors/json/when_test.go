@@ -37,6 +37,8 @@ func TestHandlesFollowsWhenConditions(t *testing.T) {
 		{"missing accept defaults to octet-stream", cond(req(map[string]any{"header": map[string]any{"accept": []any{"application/octet-stream"}}})), bare, forbidden, true},
 		{"content_type ignores parameters", cond(req(map[string]any{"header": map[string]any{"content_type": []any{"application/json"}}})), api, forbidden, true},
 		{"content_type mismatch", cond(req(map[string]any{"header": map[string]any{"content_type": []any{"application/xml"}}})), api, forbidden, false},
+		{"content_type type wildcard", cond(req(map[string]any{"header": map[string]any{"content_type": []any{"application/*"}}})), api, forbidden, true},
+		{"content_type wildcard for another type", cond(req(map[string]any{"header": map[string]any{"content_type": []any{"text/*"}}})), api, forbidden, false},
 		{"remote_ip inside the cidr", cond(req(map[string]any{"remote_ip": map[string]any{"match": []any{"10.0.0.0/8"}}})), api, forbidden, true},
 		{"remote_ip outside the cidr", cond(req(map[string]any{"remote_ip": map[string]any{"match": []any{"10.0.0.0/8"}}})), browser, forbidden, false},
 		{"remote_ip single address", cond(req(map[string]any{"remote_ip": map[string]any{"match": []any{"203.0.113.7"}}})), browser, forbidden, true},

@@ -7,14 +7,16 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"strings"
 
 	"github.com/portcullis-authz/portcullis/pipeline"
 )
 
 // Config is the redirect handler's config, with Oathkeeper's keys.
 type Config struct {
-	// To is the redirect target: an absolute http(s) URL or a relative
-	// reference such as "/login". Required.
+	// To is the redirect target, a URI reference: an absolute URL
+	// ("https://login.test/", "about:blank") or a relative one ("/login").
+	// Required.
 	To string `json:"to"`
 	// Code is 301 or 302 (default). Any other value becomes 302, as in
 	// Oathkeeper.
@@ -48,14 +50,18 @@ func (c *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// checkTarget accepts an absolute http(s) URL or a relative reference, in
-// plain ASCII without spaces, since it goes into a Location header as is.
+// checkTarget accepts what Oathkeeper's schema accepts for to, a URI
+// reference of any scheme ("https://login.test/", "/login", "login",
+// "about:blank"), with four exceptions that never make a safe redirect:
+// javascript:, data: and vbscript: targets, user info, an http(s) URL
+// without a host, and bytes that must be percent-encoded (the value goes
+// into a Location header as is).
 func checkTarget(to string) error {
 	if to == "" {
 		return errors.New("required")
 	}
 	for i := 0; i < len(to); i++ {
-		if b := to[i]; b <= ' ' || b >= 0x7f {
+		if b := to[i]; b <= ' ' || b >= 0x7f || b == '\\' {
 			return fmt.Errorf("byte %#02x at offset %d must be percent-encoded", b, i)
 		}
 	}
@@ -63,13 +69,13 @@ func checkTarget(to string) error {
 	if err != nil {
 		return err
 	}
-	switch {
+	switch scheme := strings.ToLower(u.Scheme); {
 	case u.User != nil:
 		return errors.New("must not carry user info")
-	case u.Scheme == "" && u.Opaque == "":
-	case (u.Scheme == "http" || u.Scheme == "https") && u.Host != "":
-	default:
-		return fmt.Errorf("%q is neither an absolute http(s) URL nor a relative reference", to)
+	case scheme == "javascript" || scheme == "data" || scheme == "vbscript":
+		return fmt.Errorf("%s: targets are refused: a browser does not follow them", scheme)
+	case (scheme == "http" || scheme == "https") && u.Host == "":
+		return fmt.Errorf("%q has no host", to)
 	}
 	return nil
 }

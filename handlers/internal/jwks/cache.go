@@ -48,6 +48,10 @@ type Options struct {
 	MaxStale time.Duration
 	// MaxBodyBytes caps file:// reads (default outbound's body limit).
 	MaxBodyBytes int64
+	// Now is the clock every interval above is measured with (default
+	// time.Now). Tests inject a manual clock to count fetches per
+	// interval without racing the wall clock.
+	Now func() time.Time
 }
 
 func (o *Options) defaults() {
@@ -77,6 +81,9 @@ func (o *Options) defaults() {
 	}
 	if o.MaxBodyBytes <= 0 {
 		o.MaxBodyBytes = outbound.DefaultMaxBodyBytes
+	}
+	if o.Now == nil {
+		o.Now = time.Now
 	}
 }
 
@@ -190,7 +197,7 @@ func (c *Cache) Run(ctx context.Context) error {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
-		wait := c.startDue(time.Now())
+		wait := c.startDue(c.o.Now())
 		timer.Reset(wait)
 		select {
 		case <-ctx.Done():

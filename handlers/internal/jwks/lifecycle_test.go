@@ -44,7 +44,7 @@ func TestFetchFailures(t *testing.T) {
 				c = newCache(t, tt.opts)
 			}
 			src := mustRegister(t, c, tt.url)
-			c.Await(context.Background(), []*Source{src}, 2*time.Second)
+			c.Await(context.Background(), []*Source{src}, time.Hour)
 			if src.Current() != nil {
 				t.Fatal("keys despite a failed fetch")
 			}
@@ -106,7 +106,7 @@ func TestRunTwiceFails(t *testing.T) {
 	c := newCache(t, Options{})
 	done := make(chan struct{})
 	go func() { defer close(done); _ = c.Run(context.Background()) }()
-	eventually(t, time.Second, "Run to start", func() bool {
+	eventually(t, "Run to start", func() bool {
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		return c.running
@@ -118,20 +118,20 @@ func TestRunTwiceFails(t *testing.T) {
 	<-done
 }
 
+// The endpoint never answers and the fetch timeout is an hour, so only
+// Close's cancellation can end the fetch: Close returning is the proof.
 func TestCloseCancelsRunningFetches(t *testing.T) {
 	srv := newJWKSServer(t, k1Doc(t))
 	srv.setDelay(0, true)
-	c := New(Options{Client: outbound.New(outbound.Options{Timeout: time.Minute}), FetchTimeout: time.Minute})
+	c := New(Options{Client: outbound.New(outbound.Options{Timeout: time.Hour}), FetchTimeout: time.Hour})
 	src := mustRegister(t, c, srv.URL)
 	c.Refetch(context.Background(), []*Source{src}, 0)
-	eventually(t, time.Second, "fetch to reach the server", func() bool { return srv.hits.Load() == 1 })
-	start := time.Now()
-	if err := c.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if el := time.Since(start); el > 2*time.Second {
-		t.Fatalf("Close took %v", el)
-	}
+	eventually(t, "fetch to reach the server", func() bool { return srv.hits.Load() == 1 })
+	returns(t, "Close", func() {
+		if err := c.Close(); err != nil {
+			t.Error(err)
+		}
+	})
 	if c.Refetch(context.Background(), []*Source{src}, time.Second) {
 		t.Fatal("a closed cache started a fetch")
 	}

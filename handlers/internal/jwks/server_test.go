@@ -74,26 +74,78 @@ func (s *jwksServer) hitTimes() []time.Time {
 }
 
 // newCache returns a cache with a real outbound client that is closed when
-// the test ends.
+// the test ends. Fetch timeouts default to a minute: they are failure
+// bounds, and a loopback fetch on a loaded machine must not hit them.
 func newCache(t testing.TB, o Options) *Cache {
 	t.Helper()
 	if o.Client == nil {
-		o.Client = outbound.New(outbound.Options{Timeout: 2 * time.Second})
+		o.Client = outbound.New(outbound.Options{Timeout: time.Minute})
+	}
+	if o.FetchTimeout == 0 {
+		o.FetchTimeout = time.Minute
 	}
 	c := New(o)
 	t.Cleanup(func() { _ = c.Close() })
 	return c
 }
 
-// eventually polls cond until it holds or the bounded deadline passes.
-func eventually(t testing.TB, within time.Duration, what string, cond func() bool) {
+// manualClock is a clock that moves only when a test advances it.
+type manualClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func newManualClock() *manualClock { return &manualClock{now: time.Unix(1_800_000_000, 0)} }
+
+// Now returns the current manual time.
+func (c *manualClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+// Advance moves the clock forward by d.
+func (c *manualClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// testDeadline is when a wait for an event gives up: shortly before the
+// test binary's -timeout, never earlier, so that a loaded machine cannot
+// fail a wait (far in the future when there is no -timeout).
+func testDeadline(t *testing.T) time.Time {
+	if d, ok := t.Deadline(); ok {
+		return d.Add(-5 * time.Second)
+	}
+	return time.Now().Add(24 * time.Hour)
+}
+
+// eventually polls cond until it holds (see testDeadline).
+func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(within)
+	deadline := testDeadline(t)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", within, what)
+			t.Fatalf("gave up waiting for %s", what)
 		}
-		time.Sleep(5 * time.Millisecond)
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// returns runs f and waits until it returns (see testDeadline). Tests use
+// it for calls that only a bound under test (a max wait, a cancellation)
+// can end.
+func returns(t *testing.T, what string, f func()) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() { defer close(done); f() }()
+	timer := time.NewTimer(time.Until(testDeadline(t)))
+	defer timer.Stop()
+	select {
+	case <-done:
+	case <-timer.C:
+		t.Fatalf("%s never returned", what)
 	}
 }
 

@@ -64,7 +64,7 @@ func (s *Source) Current() *Set {
 	if set == nil {
 		return nil
 	}
-	if ms := s.c.o.MaxStale; ms > 0 && time.Since(time.Unix(0, s.lastOK.Load())) > ms {
+	if ms := s.c.o.MaxStale; ms > 0 && s.c.o.Now().Sub(time.Unix(0, s.lastOK.Load())) > ms {
 		return nil
 	}
 	return set
@@ -126,7 +126,7 @@ func (s *Source) fetch(done chan struct{}) {
 	set, err := s.load(ctx)
 
 	s.mu.Lock()
-	now := time.Now()
+	now := s.c.o.Now()
 	if err != nil {
 		s.failures++
 		s.lastErr = err
@@ -142,12 +142,14 @@ func (s *Source) fetch(done chan struct{}) {
 	}
 	failures := s.failures
 	s.inflight = nil
-	close(done)
 	s.mu.Unlock()
 
 	if err != nil && s.c.ctx.Err() == nil {
 		s.c.log.Warn("jwks fetch failed", zap.String("url", s.display), zap.Int("failures", failures), zap.Error(err))
 	}
+	// Waiters are released once the outcome is recorded, its log line
+	// included.
+	close(done)
 	s.c.signal()
 }
 

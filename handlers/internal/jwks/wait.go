@@ -12,7 +12,7 @@ import (
 // MinRefetchInterval ago is not retried here, so a dead endpoint answers
 // "unavailable" at once instead of making every request wait.
 func (c *Cache) Await(ctx context.Context, srcs []*Source, maxWait time.Duration) {
-	now := time.Now()
+	now := c.o.Now()
 	var chans []<-chan struct{}
 	for _, s := range srcs {
 		if s.Current() != nil {
@@ -32,7 +32,7 @@ func (c *Cache) Await(ctx context.Context, srcs []*Source, maxWait time.Duration
 // . It waits at most maxWait and reports whether any fetch was
 // started or joined, i.e. whether looking again can find something new.
 func (c *Cache) Refetch(ctx context.Context, srcs []*Source, maxWait time.Duration) bool {
-	now := time.Now()
+	now := c.o.Now()
 	var chans []<-chan struct{}
 	for _, s := range srcs {
 		if ch := s.demand(now); ch != nil {

@@ -69,10 +69,10 @@ func New(o Options, client *outbound.Client, cache *StoreCache) (*Call, error) {
 	// sent the same call and read it the same way.
 	b, err := json.Marshal(struct {
 		H, U, M, S, E string
-		PP, PQ, PH    bool
+		RP, RQ, PH    bool
 		F             []string
 		A             [][2]string
-	}{o.Handler, u.String(), o.ForceMethod, o.SubjectFrom, o.ExtraFrom, o.PreservePath, o.PreserveQuery, o.PreserveHost, c.forward, c.additional})
+	}{o.Handler, u.String(), o.ForceMethod, o.SubjectFrom, o.ExtraFrom, o.ReplacePath, o.ReplaceQuery, o.PreserveHost, c.forward, c.additional})
 	if err != nil {
 		return nil, err
 	}
@@ -80,14 +80,16 @@ func New(o Options, client *outbound.Client, cache *StoreCache) (*Call, error) {
 	return c, nil
 }
 
-// request builds the session-store request for r. The request body is
-// never forwarded.
+// request builds the session-store request for r: the configured URL,
+// path and query included, unless ReplacePath or ReplaceQuery say
+// otherwise. The method is the request's unless ForceMethod is set. The
+// request body is never forwarded.
 func (c *Call) request(r *pipeline.Request) *http.Request {
 	u := c.base
-	if !c.o.PreservePath {
+	if c.o.ReplacePath {
 		u.Path, u.RawPath = requestPath(r), ""
 	}
-	if !c.o.PreserveQuery {
+	if c.o.ReplaceQuery {
 		u.RawQuery = r.RawQuery
 	}
 	method := c.o.ForceMethod
@@ -119,9 +121,9 @@ func (c *Call) request(r *pipeline.Request) *http.Request {
 		Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1}
 }
 
-// requestPath is the path the session store sees when preserve_path is
-// false: the normalised path rules matched, as Oathkeeper used the cleaned
-// request path.
+// requestPath is the path the session store sees with an explicit
+// preserve_path: false: the normalised path rules matched, as Oathkeeper
+// used the cleaned request path.
 func requestPath(r *pipeline.Request) string {
 	if r.Path != "" {
 		return r.Path

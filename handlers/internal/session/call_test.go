@@ -15,7 +15,7 @@ import (
 )
 
 func options(url string) Options {
-	return Options{Handler: "cookie_session", CheckSessionURL: url, PreserveQuery: true,
+	return Options{Handler: "cookie_session", CheckSessionURL: url,
 		SubjectFrom: "subject", ExtraFrom: "extra", Always: []string{"Cookie"}}
 }
 
@@ -29,37 +29,39 @@ func TestCallBuildsTheSessionRequest(t *testing.T) {
 		wantURI    string
 		wantHeader http.Header
 	}{
-		{name: "path replaced, configured query kept by default", wantMethod: "GET", wantURI: "/orders/1?tenant=a",
+		{name: "configured path and query kept by default", wantMethod: "GET", wantURI: "/sessions/whoami?tenant=a",
 			wantHeader: http.Header{"Cookie": {"session=abc"}}},
-		{name: "preserve_path keeps the configured path", mod: func(o *Options) { o.PreservePath = true },
-			wantMethod: "GET", wantURI: "/sessions/whoami?tenant=a"},
-		{name: "preserve_query false sends the request query", mod: func(o *Options) { o.PreserveQuery = false },
+		{name: "replaced path (preserve_path: false) keeps the configured query", mod: func(o *Options) { o.ReplacePath = true },
+			wantMethod: "GET", wantURI: "/orders/1?tenant=a"},
+		{name: "replaced query (preserve_query: false) keeps the configured path", mod: func(o *Options) { o.ReplaceQuery = true },
+			wantMethod: "GET", wantURI: "/sessions/whoami?page=2"},
+		{name: "both replaced", mod: func(o *Options) { o.ReplacePath, o.ReplaceQuery = true, true },
 			wantMethod: "GET", wantURI: "/orders/1?page=2"},
 		{name: "request method is forwarded", in: func(r *pipeline.Request) { r.Method = "DELETE" },
-			wantMethod: "DELETE", wantURI: "/orders/1?tenant=a"},
+			wantMethod: "DELETE", wantURI: "/sessions/whoami?tenant=a"},
 		{name: "HEAD is asked as GET (oathkeeper #1172)", in: func(r *pipeline.Request) { r.Method = "HEAD" },
-			wantMethod: "GET", wantURI: "/orders/1?tenant=a"},
+			wantMethod: "GET", wantURI: "/sessions/whoami?tenant=a"},
 		{name: "force_method wins", mod: func(o *Options) { o.ForceMethod = "POST" },
-			in: func(r *pipeline.Request) { r.Method = "HEAD" }, wantMethod: "POST", wantURI: "/orders/1?tenant=a"},
-		{name: "decoded path is re-encoded", in: func(r *pipeline.Request) { r.Path = "/a b/ü" },
-			wantMethod: "GET", wantURI: "/a%20b/%C3%BC?tenant=a"},
+			in: func(r *pipeline.Request) { r.Method = "HEAD" }, wantMethod: "POST", wantURI: "/sessions/whoami?tenant=a"},
+		{name: "replaced path is the decoded path re-encoded", mod: func(o *Options) { o.ReplacePath = true },
+			in: func(r *pipeline.Request) { r.Path = "/a b/ü" }, wantMethod: "GET", wantURI: "/a%20b/%C3%BC?tenant=a"},
 		{name: "forward_http_headers match case-insensitively", mod: func(o *Options) { o.ForwardHTTPHeaders = []string{"x-API-key"} },
-			wantMethod: "GET", wantURI: "/orders/1?tenant=a",
+			wantMethod: "GET", wantURI: "/sessions/whoami?tenant=a",
 			wantHeader: http.Header{"Cookie": {"session=abc"}, "X-Api-Key": {"k1"}, "X-Other": nil}},
 		{name: "additional_headers are set", mod: func(o *Options) { o.AdditionalHeaders = map[string]string{"x-tenant": "t1"} },
-			wantMethod: "GET", wantURI: "/orders/1?tenant=a", wantHeader: http.Header{"X-Tenant": {"t1"}}},
+			wantMethod: "GET", wantURI: "/sessions/whoami?tenant=a", wantHeader: http.Header{"X-Tenant": {"t1"}}},
 		{name: "preserve_host wins over additional_headers", mod: func(o *Options) {
 			o.PreserveHost = true
 			o.AdditionalHeaders = map[string]string{"X-Forwarded-Host": "evil.test"}
-		}, wantMethod: "GET", wantURI: "/orders/1?tenant=a", wantHeader: http.Header{"X-Forwarded-Host": {"api.test"}}},
-		{name: "no X-Forwarded-Host without preserve_host", wantMethod: "GET", wantURI: "/orders/1?tenant=a",
+		}, wantMethod: "GET", wantURI: "/sessions/whoami?tenant=a", wantHeader: http.Header{"X-Forwarded-Host": {"api.test"}}},
+		{name: "no X-Forwarded-Host without preserve_host", wantMethod: "GET", wantURI: "/sessions/whoami?tenant=a",
 			wantHeader: http.Header{"X-Forwarded-Host": nil}},
 		{name: "host and content-length are never copied", mod: func(o *Options) { o.ForwardHTTPHeaders = []string{"Host", "Content-Length"} },
 			in: func(r *pipeline.Request) {
 				r.Header["host"] = []string{"evil.test"}
 				r.Header["content-length"] = []string{"12"}
 			},
-			wantMethod: "GET", wantURI: "/orders/1?tenant=a", wantHeader: http.Header{"Content-Length": nil}},
+			wantMethod: "GET", wantURI: "/sessions/whoami?tenant=a", wantHeader: http.Header{"Content-Length": nil}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -203,6 +205,7 @@ func TestCallFailsClosedOnTransportProblems(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			o := options(tt.url + "/?token=s3cr3t")
+			o.ReplacePath = true // the request path may carry a credential too
 			o.Timeout = 200 * time.Millisecond
 			c, err := New(o, tt.client, nil)
 			if err != nil {

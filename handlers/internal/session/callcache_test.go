@@ -16,6 +16,7 @@ func TestCallCacheIsKeyedOnEveryForwardedCredential(t *testing.T) {
 	base := pipeline.Header{"cookie": {"session=abc"}, "authorization": {"Bearer t1"}}
 	tests := []struct {
 		name      string
+		mod       func(o *Options)
 		second    func(r *pipeline.Request)
 		wantCalls int
 	}{
@@ -24,7 +25,9 @@ func TestCallCacheIsKeyedOnEveryForwardedCredential(t *testing.T) {
 			second: func(r *pipeline.Request) { r.Header["authorization"] = []string{"Bearer t2"} }, wantCalls: 2},
 		{name: "other cookie is re-checked", second: func(r *pipeline.Request) { r.Header["cookie"] = []string{"session=abd"} }, wantCalls: 2},
 		{name: "extra cookie is re-checked", second: func(r *pipeline.Request) { r.Header["cookie"] = []string{"session=abc; b=1"} }, wantCalls: 2},
-		{name: "other path is re-checked", second: func(r *pipeline.Request) { r.Path = "/orders/2" }, wantCalls: 2},
+		{name: "other path is the same call when the configured path is kept", second: func(r *pipeline.Request) { r.Path = "/orders/2" }, wantCalls: 1},
+		{name: "other path is re-checked when it replaces the configured one", mod: func(o *Options) { o.ReplacePath = true },
+			second: func(r *pipeline.Request) { r.Path = "/orders/2" }, wantCalls: 2},
 		{name: "other method is re-checked", second: func(r *pipeline.Request) { r.Method = "POST" }, wantCalls: 2},
 		{name: "query is ignored when the configured one is kept", second: func(r *pipeline.Request) { r.RawQuery = "page=3" }, wantCalls: 1},
 		{name: "unforwarded header is ignored", second: func(r *pipeline.Request) { r.Header["x-other"] = []string{"1"} }, wantCalls: 1},
@@ -35,6 +38,9 @@ func TestCallCacheIsKeyedOnEveryForwardedCredential(t *testing.T) {
 			o := options(st.URL)
 			o.ForwardHTTPHeaders = []string{"Authorization"}
 			o.Cache = CacheConfig{Enabled: true, TTL: pipeline.Duration(time.Minute)}
+			if tt.mod != nil {
+				tt.mod(&o)
+			}
 			c, err := New(o, outbound.New(outbound.Options{}), NewStoreCache(remotecall.CacheOptions{}))
 			if err != nil {
 				t.Fatal(err)

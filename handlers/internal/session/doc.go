@@ -1,13 +1,17 @@
 // Package session is the session-store call that cookie_session and
 // bearer_token share.
 //
-// It compiles the call once (Options, New, Call): the URL built from
-// check_session_url with preserve_path and preserve_query, force_method,
-// the forwarded and additional headers, X-Forwarded-Host for
-// preserve_host, Oathkeeper's status mapping (200 read, 429 passed on with
-// its rate-limit headers, anything else 401, transport failure 403) and
-// subject_from / extra_from read with GJSON (Parse). Answers may be cached
-// in a StoreCache shared by both handlers.
+// It compiles the call once (Options, New, Call): the URL is
+// check_session_url, its path and query included; the request's path or
+// query replace them only when the rule says preserve_path: false or
+// preserve_query: false (Oathkeeper replaced the path whenever
+// preserve_path was absent, which let a client steer the call to any path
+// on the session store's host: issue #8). It also compiles force_method
+// (the request's method otherwise), the forwarded and additional headers,
+// X-Forwarded-Host for preserve_host, Oathkeeper's status mapping (200
+// read, 429 passed on with its rate-limit headers, anything else 401,
+// transport failure 403) and subject_from / extra_from read with GJSON
+// (Parse). Answers may be cached in a StoreCache shared by both handlers.
 //
 // What any remote call needs (URL checks, the strict JSON check, the
 // rate-limit headers, the bounded cache) lives in

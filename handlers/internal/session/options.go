@@ -41,10 +41,14 @@ type Options struct {
 	Handler string
 	// CheckSessionURL is the session endpoint (check_session_url).
 	CheckSessionURL string
-	// PreservePath keeps the endpoint's path instead of the request's.
-	PreservePath bool
-	// PreserveQuery keeps the endpoint's query instead of the request's.
-	PreserveQuery bool
+	// ReplacePath sends the request's path instead of the endpoint's
+	// (preserve_path: false). The zero value keeps the configured path, so
+	// the client cannot choose which endpoint of the session store's host
+	// is asked (issue #8).
+	ReplacePath bool
+	// ReplaceQuery sends the request's query instead of the endpoint's
+	// (preserve_query: false).
+	ReplaceQuery bool
 	// PreserveHost sends X-Forwarded-Host with the request host.
 	PreserveHost bool
 	// ForceMethod replaces the request method ("" keeps it).

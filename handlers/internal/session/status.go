@@ -43,7 +43,7 @@ func statusError(resp *outbound.Response) error {
 // in Oathkeeper.
 //
 // The cause keeps only what outbound wrapped, without the method and URL:
-// with preserve_path false the URL path is the request's, which may carry a
+// with preserve_path: false the URL path is the request's, which may carry a
 // credential (/reset/<token>, SECURITY F-10). No header value is included.
 func transportError(err error) error {
 	cause := errors.Unwrap(err)

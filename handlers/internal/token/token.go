@@ -94,7 +94,15 @@ func ambiguous(what string) error {
 	return pipeline.Unauthorized(ReasonAmbiguous, "more than one credential in "+what, ErrAmbiguous)
 }
 
-// bearer parses "Authorization: Bearer <token>" (scheme case-insensitive).
+// bearer applies Oathkeeper's one rule for "Authorization: Bearer": the
+// scheme is everything before the first space and must be "bearer" in any
+// case; the credential is everything after that space, byte for byte. No
+// trimming, no tab as a separator: "Bearer  t" is the credential " t",
+// "Bearer t " is "t ", "Bearer\tt" carries no Bearer credential at all,
+// and "Bearer a b" is "a b" (the jwt authenticator then refuses the
+// malformed token; a session store or introspection endpoint gets exactly
+// what the client sent). Portcullis only adds refusals for ambiguity
+// (two credentials in one request).
 func bearer(r *pipeline.Request) (string, error) {
 	vals := r.Header.Values("authorization")
 	switch {
@@ -109,21 +117,15 @@ func bearer(r *pipeline.Request) (string, error) {
 		// never contains one (RFC 6750 b64token), so any comma next to a
 		// Bearer scheme means two credentials.
 		for _, part := range strings.Split(v, ",") {
-			if isBearer(strings.TrimLeft(part, " \t")) {
+			if mentionsBearer(part) {
 				return "", ambiguous(`header "Authorization"`)
 			}
 		}
 		return "", nil
 	}
-	if !isBearer(v) {
+	scheme, tok, ok := strings.Cut(v, " ")
+	if !ok || tok == "" || !strings.EqualFold(scheme, "bearer") {
 		return "", nil
-	}
-	tok := strings.Trim(v[len("bearer"):], " \t")
-	if tok == "" {
-		return "", nil
-	}
-	if strings.ContainsAny(tok, " \t") {
-		return "", ambiguous(`header "Authorization"`)
 	}
 	if r.RawQuery != "" && strings.Contains(r.RawQuery, accessTokenParam) {
 		// url.ParseQuery keeps the pairs it could parse when it fails.
@@ -134,10 +136,14 @@ func bearer(r *pipeline.Request) (string, error) {
 	return tok, nil
 }
 
-// isBearer reports whether v starts with the Bearer scheme followed by a
-// space or tab (or is exactly the scheme).
-func isBearer(v string) bool {
+// mentionsBearer reports whether one comma-separated part of an
+// Authorization value starts (after blanks) with the Bearer scheme followed
+// by a space, a tab or nothing. It only detects a second credential, so it
+// is deliberately broader than the extraction rule: an upstream with a
+// lenient parser might accept "Bearer\tt" where Portcullis does not.
+func mentionsBearer(part string) bool {
 	const scheme = "bearer"
+	v := strings.TrimLeft(part, " \t")
 	if len(v) < len(scheme) || !strings.EqualFold(v[:len(scheme)], scheme) {
 		return false
 	}
@@ -149,7 +155,7 @@ func isBearer(v string) bool {
 func hasBearerHeader(r *pipeline.Request) bool {
 	for _, v := range r.Header.Values("authorization") {
 		for _, part := range strings.Split(v, ",") {
-			if isBearer(strings.TrimLeft(part, " \t")) {
+			if mentionsBearer(part) {
 				return true
 			}
 		}
@@ -165,7 +171,8 @@ func fromHeader(r *pipeline.Request, name string) (string, error) {
 	case len(vals) > 1 || strings.IndexByte(vals[0], ',') >= 0:
 		return "", ambiguous("header " + quote(name))
 	}
-	return strings.Trim(vals[0], " \t"), nil
+	// The whole value is the credential, untrimmed like a Bearer one.
+	return vals[0], nil
 }
 
 func fromQuery(r *pipeline.Request, name string) (string, error) {

@@ -28,7 +28,6 @@ func TestExtract(t *testing.T) {
 		{"nil from reads the bearer header", nil, req("", "Authorization", "Bearer abc.def.ghi"), "abc.def.ghi", false},
 		{"zero from reads the bearer header", &From{}, req("", "authorization", "Bearer tok"), "tok", false},
 		{"bearer scheme is case-insensitive", nil, req("", "authorization", "bEaReR tok"), "tok", false},
-		{"extra spaces around the token are trimmed", nil, req("", "authorization", "Bearer   tok  "), "tok", false},
 		{"no authorization header is no token", nil, req(""), "", false},
 		{"basic scheme is not a bearer token", nil, req("", "authorization", "Basic dXNlcjpwdw=="), "", false},
 		{"scheme prefix without separator is not bearer", nil, req("", "authorization", "Bearertok"), "", false},
@@ -37,11 +36,11 @@ func TestExtract(t *testing.T) {
 		{"envoy comma-joined bearer values are ambiguous", nil, req("", "authorization", "Bearer SECRETA,Bearer SECRETB"), "", true},
 		{"comma-joined basic and bearer are ambiguous", nil, req("", "authorization", "Basic SECRETX, Bearer SECRETB"), "", true},
 		{"comma-joined non-bearer values are no token", nil, req("", "authorization", "Basic x,Digest y"), "", false},
-		{"a space inside the token is ambiguous", nil, req("", "authorization", "Bearer SECRETA SECRETB"), "", true},
 		{"bearer header plus access_token query is ambiguous", nil, req("access_token=SECRETB", "authorization", "Bearer SECRETA"), "", true},
 		{"unrelated query does not disturb the header", nil, req("x=access_tokens", "authorization", "Bearer a"), "a", false},
 		{"header authorization uses bearer parsing", &From{Header: "Authorization"}, req("", "authorization", "Bearer tok"), "tok", false},
 		{"custom header is the whole value", &From{Header: "X-Token"}, req("", "x-token", "Bearer tok"), "Bearer tok", false},
+		{"custom header is not trimmed", &From{Header: "X-Token"}, req("", "x-token", " tok\t"), " tok\t", false},
 		{"custom header missing is no token", &From{Header: "X-Token"}, req(""), "", false},
 		{"custom header twice is ambiguous", &From{Header: "X-Token"}, req("", "x-token", "SECRETA", "x-token", "SECRETB"), "", true},
 		{"custom header comma-joined is ambiguous", &From{Header: "X-Token"}, req("", "x-token", "SECRETA,SECRETB"), "", true},
@@ -79,6 +78,43 @@ func TestExtract(t *testing.T) {
 			}
 			if got != tt.want {
 				t.Fatalf("Extract = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestBearerRule pins the one Authorization rule every authenticator
+// shares: scheme up to the first space, matched case-insensitively, and the
+// rest of the value as the credential, untrimmed.
+func TestBearerRule(t *testing.T) {
+	tests := []struct {
+		name, header, want string
+	}{
+		{"one space", "Bearer tok", "tok"},
+		{"scheme in lower case", "bearer tok", "tok"},
+		{"scheme in mixed case", "BeArEr tok", "tok"},
+		{"inner spaces are kept", "Bearer correct token", "correct token"},
+		{"two spaces keep the second", "Bearer  tok", " tok"},
+		{"trailing space is kept", "Bearer tok ", "tok "},
+		{"trailing tab is kept", "Bearer tok\t", "tok\t"},
+		{"only spaces after the scheme", "Bearer   ", "  "},
+		{"tab is not the separator", "Bearer\ttok", ""},
+		{"space then tab keeps the tab", "Bearer \ttok", "\ttok"},
+		{"scheme alone", "Bearer", ""},
+		{"scheme and one space", "Bearer ", ""},
+		{"leading space hides the scheme", " Bearer tok", ""},
+		{"no separator", "Bearertok", ""},
+		{"another scheme", "Token tok", ""},
+		{"bearer as credential of another scheme", "Basic Bearer tok", ""},
+		{"scheme must be whole", "Bearer2 tok", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for _, from := range []*From{nil, {}, {Header: "authorization"}, {Header: "AUTHORIZATION"}} {
+				got, err := from.Extract(req("", "authorization", tt.header))
+				if err != nil || got != tt.want {
+					t.Fatalf("Extract(%q) with %+v = %q, %v; want %q", tt.header, from, got, err, tt.want)
+				}
 			}
 		})
 	}

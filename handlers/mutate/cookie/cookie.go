@@ -93,8 +93,9 @@ func (m *Mutator) Mutate(_ context.Context, r *pipeline.Request, s *pipeline.Ses
 			return pipeline.Internal("cookie_value_too_large",
 				fmt.Sprintf("cookie %s: rendered value is %d bytes (limit %d)", c.name, len(v), MaxValueBytes), nil)
 		}
-		if !validValue(v) {
-			return pipeline.Internal("cookie_value_invalid", "cookie "+c.name+": rendered value is not an RFC 6265 cookie-value", nil)
+		v, ok := cookieValue(v)
+		if !ok {
+			return pipeline.Internal("cookie_value_invalid", "cookie "+c.name+": rendered value has a byte a cookie cannot carry (control character, non-ASCII, '\"', ';' or '\\')", nil)
 		}
 		if b.Len() > 0 {
 			b.WriteString("; ")
@@ -140,19 +141,36 @@ func (m *Mutator) sets(name string) bool {
 	return false
 }
 
-// validValue reports whether v is an RFC 6265 §4.1.1 cookie-value:
-// *cookie-octet, optionally wrapped in one pair of double quotes.
-func validValue(v string) bool {
+// cookieValue returns v as net/http's cookie writer (Request.AddCookie, which
+// Oathkeeper uses) puts it on the wire: wrapped in DQUOTEs when it contains
+// a space or a comma. RFC 6265 §4.1.1 has no place for either, so net/http
+// quotes such values for the parsers (its own included) that then read them
+// whole. A value already wrapped in one pair of DQUOTEs is unwrapped first:
+// the quotes are cookie syntax, not content, and net/http drops them too.
+// Every value accepted is therefore written byte for byte as net/http
+// writes it.
+//
+// Where net/http silently drops bytes no cookie-value can hold (controls,
+// DEL, non-ASCII, '"', ';', '\'), it reports false instead: dropping
+// would change the value, so "alice\"" and "bäcker" would be delivered
+// as the cookies of the users "alice" and "bcker".
+func cookieValue(v string) (string, bool) {
 	if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
 		v = v[1 : len(v)-1]
 	}
+	quote := false
 	for i := 0; i < len(v); i++ {
 		switch c := v[i]; {
-		case c <= 0x20, c >= 0x7f, c == '"', c == ',', c == ';', c == '\\':
-			return false
+		case c < 0x20, c >= 0x7f, c == '"', c == ';', c == '\\':
+			return "", false
+		case c == ' ', c == ',':
+			quote = true
 		}
 	}
-	return true
+	if quote {
+		return `"` + v + `"`, true
+	}
+	return v, true
 }
 
 func sortedNames(m map[string]string) []string {

@@ -2,6 +2,11 @@ package cookie
 
 import (
 	"context"
+	"io"
+	"log"
+	"net/http"
+	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
 
@@ -44,7 +49,12 @@ func TestMutateBuildsOneCookieHeader(t *testing.T) {
 			session: &pipeline.Session{Subject: "alice", Extra: map[string]any{"tenant": "acme"}, MatchContext: pipeline.MatchContext{RegexpCaptureGroups: []string{"42"}}},
 			want:    "id=42; tenant=acme"},
 		{name: "empty rendered value is allowed", cookies: map[string]any{"flag": "{{ print .Extra.none }}"}, want: "flag="},
-		{name: "quoted value is allowed", cookies: map[string]any{"q": `"abc"`}, want: `q="abc"`},
+		{name: "surrounding quotes are syntax, as net/http writes them", cookies: map[string]any{"q": `"abc"`}, want: `q=abc`},
+		{name: "space is quoted", cookies: map[string]any{"name": "{{ .Extra.name }}"},
+			session: &pipeline.Session{Extra: map[string]any{"name": "Alice Smith"}}, want: `name="Alice Smith"`},
+		{name: "missing extra renders <no value>, quoted as in Oathkeeper", cookies: map[string]any{"g": "{{ .Extra.none }}"}, want: `g="<no value>"`},
+		{name: "comma is quoted", cookies: map[string]any{"groups": `{{ join "," .Extra.groups }}`},
+			session: &pipeline.Session{Extra: map[string]any{"groups": []any{"a", "b"}}}, want: `groups="a,b"`},
 		{name: "split cookie lines are all kept", cookies: map[string]any{"user": "x"}, client: []string{"a=1", "b=2; user=y"}, want: "user=x; a=1; b=2"},
 		{name: "malformed client pairs are dropped", cookies: map[string]any{"user": "x"}, client: []string{"novalue; =anon; bad name=1; ok=\"q v\";;  c=3 ; u=\xff; n=a\x00b"},
 			want: `user=x; ok="q v"; c=3`},
@@ -84,7 +94,19 @@ func TestC10CookieInjectionAndDuplicates(t *testing.T) {
 			t.Fatalf("cookie = %q", got)
 		}
 	})
-	for _, subject := range []string{"alice; role=admin", "alice, role=admin", `alice"`, "alice bob", "a\r\nX-Admin: 1", "a\x00b", "\x7f", "bäcker", `a\b`, `"a"b"`} {
+	for _, subject := range []string{"alice, role=admin", "alice bob"} {
+		t.Run("subject "+subject+" is one quoted value", func(t *testing.T) {
+			s := &pipeline.Session{Subject: subject}
+			r := &pipeline.Request{Header: pipeline.Header{"cookie": {"user=admin"}}}
+			if err := m.Mutate(context.Background(), r, s); err != nil {
+				t.Fatal(err)
+			}
+			if got, want := s.Header.Get("cookie"), `user="`+subject+`"`; got != want {
+				t.Fatalf("cookie = %q, want %q", got, want)
+			}
+		})
+	}
+	for _, subject := range []string{"alice; role=admin", `alice"`, "a\r\nX-Admin: 1", "a\x00b", "\x7f", "bäcker", `a\b`, `"a"b"`, "a\tb"} {
 		t.Run("subject "+strings.ToValidUTF8(subject, "?")+" fails closed", func(t *testing.T) {
 			s := &pipeline.Session{Subject: subject}
 			r := &pipeline.Request{Header: pipeline.Header{"cookie": {"user=admin; role=admin"}}}
@@ -102,6 +124,69 @@ func TestC10CookieInjectionAndDuplicates(t *testing.T) {
 	}
 }
 
+// Issue #10 item 1: a rendered value is delivered byte for byte as
+// net/http's cookie writer (Oathkeeper's Request.AddCookie) delivers it,
+// quoting included. Where net/http drops bytes, and so delivers another
+// value than the template rendered, the request fails closed instead.
+func TestValuesMatchNetHTTP(t *testing.T) {
+	log.SetOutput(io.Discard) // net/http logs every byte it drops
+	t.Cleanup(func() { log.SetOutput(os.Stderr) })
+	tests := []struct {
+		value     string
+		delivered bool
+	}{
+		{"abc", true},
+		{"", true},
+		{"Alice Smith", true},
+		{"a,b", true},
+		{" leading", true},
+		{"trailing ", true},
+		{"a=b", true},
+		{"eyJhbGciOiJSUzI1NiJ9.e30.sig", true},
+		{"!#$%&'()*+-./:<=>?@[]^_`{|}~", true},
+		{`"abc"`, true},
+		{`"a b"`, true},
+		{`""`, true},
+		{`"`, false},
+		{`alice"`, false},
+		{`"a"b"`, false},
+		{"a;b", false},
+		{`a\b`, false},
+		{"a\tb", false},
+		{"a\r\nX-Admin: 1", false},
+		{"a\x00b", false},
+		{"\x7f", false},
+		{"bäcker", false},
+		{"\xff", false},
+	}
+	for _, tt := range tests {
+		t.Run(strings.ToValidUTF8(tt.value, "?"), func(t *testing.T) {
+			req := httptest.NewRequest(http.MethodGet, "/", nil)
+			req.AddCookie(&http.Cookie{Name: "c", Value: tt.value})
+			netHTTP := req.Header.Get("Cookie")
+
+			s := &pipeline.Session{Extra: map[string]any{"v": tt.value}}
+			err := mustBuild(t, map[string]any{"c": "{{ .Extra.v }}"}).Mutate(context.Background(), &pipeline.Request{}, s)
+			if !tt.delivered {
+				if pipeline.ReasonOf(err, "") != "cookie_value_invalid" {
+					t.Fatalf("err = %v, want cookie_value_invalid (net/http would send %q)", err, netHTTP)
+				}
+				// The refusal is only right where net/http alters the value.
+				if unquoted := strings.Trim(strings.TrimPrefix(netHTTP, "c="), `"`); unquoted == tt.value {
+					t.Fatalf("net/http delivers %q unchanged as %q, but it was refused", tt.value, netHTTP)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("err = %v, want %q as net/http sends it", err, netHTTP)
+			}
+			if got := s.Header.Get("cookie"); got != netHTTP {
+				t.Fatalf("cookie = %q, net/http sends %q", got, netHTTP)
+			}
+		})
+	}
+}
+
 func TestMutateFailsClosed(t *testing.T) {
 	tests := []struct {
 		name    string
@@ -111,8 +196,8 @@ func TestMutateFailsClosed(t *testing.T) {
 	}{
 		{name: "C-15 oversized value", cookies: map[string]any{"g": "{{ .Extra.groups }}"},
 			s: &pipeline.Session{Extra: map[string]any{"groups": strings.Repeat("g", MaxValueBytes+1)}}, want: "cookie_value_too_large"},
-		{name: "missing extra renders <no value> which is not a cookie-value", cookies: map[string]any{"g": "{{ .Extra.none }}"},
-			s: &pipeline.Session{}, want: "cookie_value_invalid"},
+		{name: "semicolon would start another cookie", cookies: map[string]any{"g": "{{ .Extra.g }}"},
+			s: &pipeline.Session{Extra: map[string]any{"g": "a; admin=1"}}, want: "cookie_value_invalid"},
 		{name: "template failure", cookies: map[string]any{"g": `{{ fail "nope" }}`}, s: &pipeline.Session{}, want: "cookie_template_failed"},
 	}
 	for _, tt := range tests {

@@ -4,13 +4,15 @@
 //
 // Rule cookies replace client cookies of the same name: every client copy is
 // removed, compared case-insensitively because some upstream frameworks look
-// cookies up that way (C-10). A rendered value must be a valid RFC 6265
-// cookie-value (no whitespace, '"' except as a surrounding pair, ',', ';',
-// '\' or control characters); anything else fails the request closed with
-// reason cookie_value_invalid instead of being sanitised into a different
-// value as Oathkeeper (net/http AddCookie) does. Templates that carry
-// arbitrary text should encode it, e.g. {{ .Extra.name | urlquery }} or
-// {{ .Extra.name | b64enc }}.
+// cookies up that way (C-10). A rendered value is written as Oathkeeper's
+// net/http cookie writer writes it: wrapped in DQUOTEs when it contains a
+// space or a comma, so "alice, role=admin" stays one cookie. Where net/http
+// would silently drop bytes no cookie can carry (control characters,
+// non-ASCII, '"' other than a surrounding pair, ';' and '\'), the request
+// fails closed instead with reason cookie_value_invalid: dropping them
+// changes the value, and "alice\"" must not become alice's cookie.
+// Templates that carry arbitrary text should encode it, e.g.
+// {{ .Extra.name | urlquery }} or {{ .Extra.name | b64enc }}.
 //
 // The package owns that mutation only. It imports pipeline, pipeline/tmpl
 // and the standard library (plus x/net's httpguts for token rules); it must

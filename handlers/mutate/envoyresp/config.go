@@ -6,7 +6,7 @@ import (
 	"sort"
 	"strings"
 
-	"golang.org/x/net/http/httpguts"
+	"github.com/portcullis-authz/portcullis/handlers/internal/headerpolicy"
 )
 
 // DefaultMaxValueBytes caps each rendered value unless max_value_bytes says
@@ -18,13 +18,6 @@ const maxMaxValueBytes = 1 << 20
 
 // credentialHeaders are the names strip_credentials adds to the removals.
 var credentialHeaders = []string{"authorization", "cookie", "proxy-authorization"}
-
-// forbiddenNames may not be removed or set: Envoy ignores or rejects them,
-// or they frame the HTTP message.
-var forbiddenNames = map[string]bool{
-	"host": true, "connection": true, "keep-alive": true, "proxy-connection": true,
-	"transfer-encoding": true, "upgrade": true, "te": true, "trailer": true, "content-length": true,
-}
 
 // reservedMetadata are the dynamic metadata keys the front door writes
 // after the mutators' entries, so a mutator's value would be lost.
@@ -56,6 +49,10 @@ type Config struct {
 	// MaxValueBytes caps every rendered value and copied claim (default
 	// DefaultMaxValueBytes).
 	MaxValueBytes int `json:"max_value_bytes"`
+	// AllowEnvoyHeaders lists the x-envoy-* headers response_headers may
+	// set (exact names, no wildcards). Default: none, because a downstream
+	// Envoy acts on some of them (x-envoy-degraded, ...).
+	AllowEnvoyHeaders []string `json:"allow_envoy_headers"`
 }
 
 // Validate applies defaults, lower-cases header names and reports every
@@ -69,8 +66,12 @@ func (c *Config) Validate() error {
 	case c.MaxValueBytes < 0 || c.MaxValueBytes > maxMaxValueBytes:
 		fail("max_value_bytes: %d is outside 1..%d", c.MaxValueBytes, maxMaxValueBytes)
 	}
+	policy, err := headerpolicy.New(c.AllowEnvoyHeaders)
+	if err != nil {
+		errs = append(errs, err)
+	}
 	for i, n := range c.Remove {
-		if err := checkHeaderName(n); err != nil {
+		if err := headerpolicy.CheckRemove(n); err != nil {
 			fail("remove[%d]: %w", i, err)
 		}
 		c.Remove[i] = strings.ToLower(n)
@@ -81,7 +82,7 @@ func (c *Config) Validate() error {
 	c.Remove = dedupe(c.Remove)
 	lowered := make(map[string]string, len(c.ResponseHeaders))
 	for _, n := range sortedKeys(c.ResponseHeaders) {
-		if err := checkHeaderName(n); err != nil {
+		if err := checkResponseHeader(policy, n); err != nil {
 			fail("response_headers: %w", err)
 		}
 		l := strings.ToLower(n)
@@ -117,16 +118,14 @@ func (c *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-func checkHeaderName(n string) error {
-	switch l := strings.ToLower(n); {
-	case strings.HasPrefix(n, ":"):
-		return fmt.Errorf("pseudo-header %q cannot be changed", n)
-	case !httpguts.ValidHeaderFieldName(n):
-		return fmt.Errorf("invalid header name %q", n)
-	case forbiddenNames[l]:
-		return fmt.Errorf("header %q cannot be changed", n)
+// checkResponseHeader applies the header policy to a header for the client
+// response. Host is a request header: on a response it has no meaning.
+func checkResponseHeader(p headerpolicy.Policy, n string) error {
+	err := p.Check(n)
+	if errors.Is(err, headerpolicy.ErrHost) {
+		return fmt.Errorf("header %q cannot be set: it is a request header", n)
 	}
-	return nil
+	return err
 }
 
 // checkQueryName accepts RFC 3986 unreserved characters only, so a name

@@ -13,12 +13,17 @@
 // one value. Query parameter names are limited to RFC 3986 unreserved
 // characters.
 //
-// Header names are checked when the rule loads (tokens only; no
-// pseudo-headers, host or hop-by-hop headers). Rendered values that contain
-// a control character (CR, LF, NUL, DEL, ...) fail the request closed
-// (C-05), as do values longer than max_value_bytes (default 8 KiB, C-15).
+// Header names are checked when the rule loads (handlers/internal/
+// headerpolicy): tokens only; pseudo-headers, host and the hop-by-hop and
+// framing headers can be neither removed nor set, and response_headers may
+// set an x-envoy-* header only if allow_envoy_headers lists it (removing
+// one needs no listing: it only withholds information). Rendered values
+// that contain a control character (CR, LF, NUL, DEL, ...) fail the
+// request closed (C-05), as do values longer than max_value_bytes (default
+// 8 KiB, C-15).
 //
-// The package owns that mutation only. It imports pipeline, pipeline/tmpl
-// and the standard library (plus x/net's httpguts); it must not import
-// authz, rulestore, envoy or another handler package.
+// The package owns that mutation only. It imports pipeline, pipeline/tmpl,
+// handlers/internal/headerpolicy and the standard library (plus x/net's
+// httpguts); it must not import authz, rulestore, envoy or another handler
+// package.
 package envoyresp

@@ -2,6 +2,7 @@ package envoyresp
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 
@@ -171,11 +172,19 @@ func TestConfigValidation(t *testing.T) {
 		cfg     map[string]any
 		wantErr string
 	}{
-		{name: "remove pseudo-header", cfg: map[string]any{"remove": []any{":path"}}, wantErr: `remove[0]: pseudo-header ":path" cannot be changed`},
-		{name: "remove host", cfg: map[string]any{"remove": []any{"x", "Host"}}, wantErr: `remove[1]: header "Host" cannot be changed`},
+		{name: "remove pseudo-header", cfg: map[string]any{"remove": []any{":path"}}, wantErr: `remove[0]: header ":path" cannot be removed: it is a pseudo-header`},
+		{name: "remove host", cfg: map[string]any{"remove": []any{"x", "Host"}}, wantErr: `remove[1]: header "Host" cannot be removed`},
+		{name: "remove hop-by-hop", cfg: map[string]any{"remove": []any{"Connection"}}, wantErr: `remove[0]: header "Connection" cannot be removed: it is hop-by-hop`},
 		{name: "remove invalid name", cfg: map[string]any{"remove": []any{"x y"}}, wantErr: `remove[0]: invalid header name "x y"`},
 		{name: "response header with CRLF in the name", cfg: map[string]any{"response_headers": map[string]any{"x\r\ny": "v"}}, wantErr: "response_headers: invalid header name"},
-		{name: "response header hop-by-hop", cfg: map[string]any{"response_headers": map[string]any{"Transfer-Encoding": "v"}}, wantErr: `response_headers: header "Transfer-Encoding" cannot be changed`},
+		{name: "response header transfer-encoding", cfg: map[string]any{"response_headers": map[string]any{"Transfer-Encoding": "v"}}, wantErr: `response_headers: header "Transfer-Encoding" cannot be set`},
+		{name: "response header content-length", cfg: map[string]any{"response_headers": map[string]any{"Content-Length": "0"}}, wantErr: `response_headers: header "Content-Length" cannot be set: it frames the message body`},
+		{name: "response header connection", cfg: map[string]any{"response_headers": map[string]any{"connection": "close"}}, wantErr: `response_headers: header "connection" cannot be set: it is hop-by-hop`},
+		{name: "response header x-envoy", cfg: map[string]any{"response_headers": map[string]any{"x-envoy-degraded": "1"}}, wantErr: `response_headers: header "x-envoy-degraded" cannot be set: Envoy-internal headers`},
+		{name: "response header x-envoy not listed", cfg: map[string]any{"response_headers": map[string]any{"x-envoy-degraded": "1"}, "allow_envoy_headers": []any{"x-envoy-ratelimited"}}, wantErr: `header "x-envoy-degraded" cannot be set`},
+		{name: "response header host", cfg: map[string]any{"response_headers": map[string]any{"Host": "a"}}, wantErr: `response_headers: header "Host" cannot be set: it is a request header`},
+		{name: "response header pseudo", cfg: map[string]any{"response_headers": map[string]any{":status": "200"}}, wantErr: `response_headers: header ":status" cannot be set: it is a pseudo-header`},
+		{name: "allow_envoy_headers entry not x-envoy", cfg: map[string]any{"allow_envoy_headers": []any{"x-request-id"}}, wantErr: `allow_envoy_headers[0]: "x-request-id" is not an x-envoy-* header name`},
 		{name: "response header twice in different case", cfg: map[string]any{"response_headers": map[string]any{"X-A": "1", "x-a": "2"}}, wantErr: "is set twice"},
 		{name: "response header bad template", cfg: map[string]any{"response_headers": map[string]any{"x-a": "{{"}}, wantErr: "response_headers.x-a: parse template"},
 		{name: "query_set empty name", cfg: map[string]any{"query_set": map[string]any{"": "v"}}, wantErr: "query_set: empty parameter name"},
@@ -201,5 +210,25 @@ func TestConfigValidation(t *testing.T) {
 				t.Fatalf("err = %v, want it to contain %q", err, tt.wantErr)
 			}
 		})
+	}
+}
+
+// Issue #8 item 6: an x-envoy-* response header loads only when
+// allow_envoy_headers lists it; removing one upstream needs no listing.
+func TestAllowEnvoyHeaders(t *testing.T) {
+	m := mustBuild(t, map[string]any{
+		"response_headers":    map[string]any{"X-Envoy-Ratelimited": "true"},
+		"allow_envoy_headers": []any{"x-envoy-ratelimited"},
+		"remove":              []any{"x-envoy-original-path"},
+	})
+	s := alice()
+	if err := m.Mutate(context.Background(), nil, s); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.ResponseHeader.Get("x-envoy-ratelimited"); got != "true" {
+		t.Errorf("x-envoy-ratelimited = %q", got)
+	}
+	if !slices.Contains(s.RemoveHeaders, "x-envoy-original-path") {
+		t.Errorf("remove = %q", s.RemoveHeaders)
 	}
 }

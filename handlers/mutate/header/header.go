@@ -1,16 +1,26 @@
 // Package header is the "header" mutator: it renders Go templates over the
-// session into headers for the upstream request. It imports pipeline and
-// pipeline/tmpl only.
+// session into headers for the upstream request. It imports pipeline,
+// pipeline/tmpl and handlers/internal/headerpolicy (plus x/net's httpguts).
+//
+// Header names are checked when the rule loads (headerpolicy): hop-by-hop,
+// framing, pseudo- and x-envoy-* headers are refused, the last unless
+// listed in allow_envoy_headers. Host is not refused, because Oathkeeper
+// configs set it for its proxy; in ext_authz mode Envoy owns Host, so the
+// mutator never sends it and the rule loads with one warning naming the
+// Envoy route setting that does the job (host_rewrite_literal or
+// host_rewrite_header).
 package header
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"golang.org/x/net/http/httpguts"
 	"sort"
 	"strings"
 
+	"golang.org/x/net/http/httpguts"
+
+	"github.com/portcullis-authz/portcullis/handlers/internal/headerpolicy"
 	"github.com/portcullis-authz/portcullis/pipeline"
 	"github.com/portcullis-authz/portcullis/pipeline/tmpl"
 )
@@ -24,41 +34,47 @@ const DefaultMaxValueBytes = 8 << 10
 // Config maps header names to templates.
 type Config struct {
 	// Headers maps a header name to a text/template over the session.
+	// Required, as in Oathkeeper; an empty map is valid and sets nothing.
 	Headers map[string]string `json:"headers"`
 	// MaxValueBytes caps each rendered value (default 8 KiB).
 	MaxValueBytes int `json:"max_value_bytes,omitempty"`
+	// AllowEnvoyHeaders lists the x-envoy-* headers this mutator may set
+	// (exact names, no wildcards). Default: none.
+	AllowEnvoyHeaders []string `json:"allow_envoy_headers,omitempty"`
 }
 
-// Validate checks the header names and applies defaults.
+// Validate checks the header names and applies defaults. It reports every
+// bad name, each with the reason it cannot be set.
 func (c *Config) Validate() error {
-	if len(c.Headers) == 0 {
-		return errors.New("headers: must not be empty")
+	if c.Headers == nil {
+		return errors.New("headers: required (write headers: {} to set none)")
 	}
-	for name := range c.Headers {
-		if err := ValidName(name); err != nil {
-			return fmt.Errorf("headers.%s: %w", name, err)
+	var errs []error
+	policy, err := headerpolicy.New(c.AllowEnvoyHeaders)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	seen := make(map[string]string, len(c.Headers))
+	for _, name := range sortedNames(c.Headers) {
+		if err := policy.Check(name); err != nil && !errors.Is(err, headerpolicy.ErrHost) {
+			errs = append(errs, fmt.Errorf("headers: %w", err))
+			continue
 		}
+		// Two spellings of one header would each overwrite the other in
+		// map order: refuse rather than pick one at random per request.
+		l := strings.ToLower(name)
+		if prev, dup := seen[l]; dup {
+			errs = append(errs, fmt.Errorf("headers: %q and %q name the same header", prev, name))
+		}
+		seen[l] = name
 	}
 	if c.MaxValueBytes < 0 {
-		return errors.New("max_value_bytes: must not be negative")
+		errs = append(errs, errors.New("max_value_bytes: must not be negative"))
 	}
 	if c.MaxValueBytes == 0 {
 		c.MaxValueBytes = DefaultMaxValueBytes
 	}
-	return nil
-}
-
-// ValidName rejects names that are not HTTP tokens (pseudo-headers
-// included) and Host, which a proxy will not let an authorization service
-// rewrite.
-func ValidName(name string) error {
-	switch {
-	case !httpguts.ValidHeaderFieldName(name):
-		return fmt.Errorf("invalid character in header name %q", name)
-	case strings.EqualFold(name, "host"):
-		return errors.New("the host header cannot be set")
-	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // ValidValue rejects values a header cannot carry: CR, LF and NUL would
@@ -79,28 +95,39 @@ type entry struct {
 	t    *tmpl.Template
 }
 
-// Mutator sets the configured headers.
+// Mutator sets the configured headers. It is immutable and safe for
+// concurrent use.
 type Mutator struct {
-	headers []entry
-	max     int
+	headers  []entry
+	max      int
+	warnings []string
 }
 
-// New compiles the templates; an error names the header.
+// New compiles the templates; an error names the header. A Host entry is
+// parsed (so a broken template still fails the load) but never set: see
+// Warnings.
 func New(c Config) (pipeline.Mutator, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
 	m := &Mutator{max: c.MaxValueBytes}
-	for name, text := range c.Headers {
-		t, err := tmpl.Parse(name, text)
+	for _, name := range sortedNames(c.Headers) {
+		t, err := tmpl.Parse(name, c.Headers[name])
 		if err != nil {
 			return nil, fmt.Errorf("headers.%s: %w", name, err)
 		}
+		if strings.EqualFold(name, "host") {
+			m.warnings = append(m.warnings, fmt.Sprintf("headers.%s is dropped: Envoy owns the Host header and has routed on it already; "+
+				"set it on the Envoy route with host_rewrite_literal, or host_rewrite_header naming a header this mutator sets", name))
+			continue
+		}
 		m.headers = append(m.headers, entry{strings.ToLower(name), t})
 	}
-	sort.Slice(m.headers, func(i, j int) bool { return m.headers[i].name < m.headers[j].name })
 	return m, nil
 }
+
+// Warnings reports a Host entry, which the mutator drops (pipeline.Warner).
+func (m *Mutator) Warnings() []string { return m.warnings }
 
 // Mutate renders each template and sets the header, replacing any value an
 // earlier handler set. A value that cannot be a header fails the request.
@@ -118,4 +145,16 @@ func (m *Mutator) Mutate(_ context.Context, _ *pipeline.Request, s *pipeline.Ses
 	return nil
 }
 
-var _ pipeline.Mutator = (*Mutator)(nil)
+func sortedNames(m map[string]string) []string {
+	names := make([]string, 0, len(m))
+	for n := range m {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+var (
+	_ pipeline.Mutator = (*Mutator)(nil)
+	_ pipeline.Warner  = (*Mutator)(nil)
+)

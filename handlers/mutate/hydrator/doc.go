@@ -2,7 +2,10 @@
 // Oathkeeper's AuthenticationSession wire format, to a remote API and
 // replaces the session's Extra and Header with the API's answer, so a
 // service can enrich an identity (roles, tenant, profile) before the other
-// mutators render their templates.
+// mutators render their templates. The answer's headers follow the header
+// mutators' policy (handlers/internal/headerpolicy): a hop-by-hop, framing
+// or x-envoy-* header that no earlier mutator set fails the request
+// (hydrator_header_forbidden), and Host is dropped.
 //
 // The call goes through handlers/internal/outbound (timeout, size limit, no
 // redirects) and is retried under one overall deadline, api.retry's

@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/net/http/httpguts"
 
+	"github.com/portcullis-authz/portcullis/handlers/internal/headerpolicy"
 	"github.com/portcullis-authz/portcullis/handlers/internal/outbound"
 	"github.com/portcullis-authz/portcullis/handlers/internal/remotecall"
 	"github.com/portcullis-authz/portcullis/pipeline"
@@ -168,6 +169,16 @@ func apply(raw []byte, s *pipeline.Session) error {
 		for k, vs := range a.Header {
 			if !httpguts.ValidHeaderFieldName(k) {
 				return pipeline.Internal("hydrator_header_invalid", "the hydrator answered an invalid header name", nil)
+			}
+			// The answer may keep what earlier mutators set (their own
+			// policy checked those at load) but adds no header a mutator
+			// may not set (issue #8 item 6). Host is dropped, as the header
+			// mutator drops it: Envoy owns it.
+			if err := (headerpolicy.Policy{}).Check(k); err != nil && s.Header.Values(k) == nil {
+				if errors.Is(err, headerpolicy.ErrHost) {
+					continue
+				}
+				return pipeline.Internal("hydrator_header_forbidden", "header "+lower(k)+" from the hydrator cannot be set", nil)
 			}
 			for _, v := range vs {
 				if !httpguts.ValidHeaderFieldValue(v) {

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/portcullis-authz/portcullis/handlers/internal/headerpolicy"
 	"github.com/portcullis-authz/portcullis/pipeline"
 )
 
@@ -162,5 +163,6 @@ func validHeaderName(name string) error {
 	if strings.EqualFold(name, "host") {
 		return errors.New("the host header cannot be set")
 	}
-	return nil
+	// Hop-by-hop, framing and x-envoy-* headers (issue #8 item 6).
+	return headerpolicy.Policy{}.Check(name)
 }

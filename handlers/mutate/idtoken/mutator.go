@@ -24,7 +24,7 @@ const MaxClaimsBytes = 8 << 10
 type Mutator struct {
 	signers *Signers
 	src     *source // strong reference: keeps the key set registered
-	claims  *tmpl.Template
+	claims  *tmpl.JSON
 	issuer  string
 	ttl     time.Duration
 	header  string // lower-case, so SetHeader does not allocate
@@ -56,7 +56,7 @@ func New(c Config, signers *Signers) (pipeline.Mutator, error) {
 		m.prefix = "Bearer "
 	}
 	if c.Claims != "" {
-		t, err := tmpl.Parse("claims", c.Claims)
+		t, err := tmpl.ParseJSON("claims", c.Claims)
 		if err != nil {
 			return nil, fmt.Errorf("claims: %w", err)
 		}
@@ -86,6 +86,10 @@ func New(c Config, signers *Signers) (pipeline.Mutator, error) {
 //   - 500 id_token_claims_template / id_token_claims_invalid: the
 //     template failed, or did not render to one JSON object within
 //     MaxClaimsBytes;
+//   - 500 id_token_template_output_invalid: a value changed the
+//     structure the template writes (a claim added, duplicated or
+//     swallowed by a value that broke out of its quotes, see tmpl.JSON),
+//     so a client cannot add a claim through .Subject or .Extra;
 //   - 500 id_token_sign_failed: the signature could not be made.
 func (m *Mutator) Mutate(_ context.Context, _ *pipeline.Request, s *pipeline.Session) error {
 	now := m.signers.now()
@@ -97,14 +101,20 @@ func (m *Mutator) Mutate(_ context.Context, _ *pipeline.Request, s *pipeline.Ses
 	var rendered string
 	if m.claims != nil {
 		out, err := m.claims.Execute(s)
-		if err != nil {
+		switch {
+		case errors.Is(err, tmpl.ErrOutputStructure):
+			return pipeline.Internal("id_token_template_output_invalid",
+				"id_token claims template rendered claims that the template does not write", err)
+		case errors.Is(err, tmpl.ErrOutputNotJSON):
+			return pipeline.Internal("id_token_claims_invalid", "id_token claims did not render to a JSON object", err)
+		case err != nil:
 			return pipeline.Internal("id_token_claims_template", "id_token claims template failed", err)
 		}
 		if len(out) > MaxClaimsBytes {
 			return pipeline.Internal("id_token_claims_invalid",
 				fmt.Sprintf("id_token claims render to %d bytes, limit %d", len(out), MaxClaimsBytes), nil)
 		}
-		rendered = out
+		rendered = string(out)
 	}
 	var key [32]byte
 	if m.cache {
