@@ -43,8 +43,13 @@ type Config struct {
 	SubjectFrom string `json:"subject_from"`
 	// Cache reuses successful answers (Portcullis addition).
 	Cache session.CacheConfig `json:"cache"`
-	// Timeout bounds the session call (Portcullis addition, default 5s).
+	// Timeout bounds the session call (Portcullis addition, default
+	// 150ms); the check's deadline bounds it too.
 	Timeout pipeline.Duration `json:"timeout"`
+	// CircuitBreaker tunes the circuit breaker of check_session_url
+	// (Portcullis addition; on by default: 5 consecutive failed calls
+	// open it for 2s).
+	CircuitBreaker session.BreakerConfig `json:"circuit_breaker"`
 }
 
 // Validate applies Oathkeeper's defaults and checks every key.
@@ -87,6 +92,7 @@ func (c *Config) options() session.Options {
 		ExtraFrom:          c.ExtraFrom,
 		Timeout:            c.Timeout.Std(),
 		Cache:              c.Cache,
+		CircuitBreaker:     c.CircuitBreaker,
 		Always:             []string{"Cookie"},
 	}
 }

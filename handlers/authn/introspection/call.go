@@ -22,6 +22,7 @@ const (
 	IDClientUnauthorized = "introspection_client_unauthorized"
 	IDUnavailable        = "introspection_unavailable"
 	IDTimeout            = "introspection_timeout"
+	IDCircuitOpen        = "introspection_circuit_open"
 	IDInvalid            = "introspection_response_invalid"
 	IDRedirect           = "introspection_redirect_refused"
 	IDPreAuthRateLimited = "introspection_preauthorization_rate_limited"
@@ -61,6 +62,8 @@ func (a *Authenticator) introspect(ctx context.Context, r *pipeline.Request, tok
 		return nil, pipeline.Internal(IDRedirect, "the introspection endpoint answered with a redirect", err)
 	case errors.Is(err, outbound.ErrBodyTooLarge):
 		return nil, pipeline.Internal(IDInvalid, "the introspection answer is too large", err)
+	case errors.Is(err, outbound.ErrCircuitOpen):
+		return nil, remotecall.CircuitOpenError(IDCircuitOpen, "the introspection endpoint", err)
 	case err != nil && outbound.IsTimeout(err):
 		return nil, pipeline.Unavailable(IDTimeout, "the introspection endpoint did not answer in time", err)
 	case err != nil:
@@ -83,6 +86,20 @@ func (a *Authenticator) introspect(ctx context.Context, r *pipeline.Request, tok
 		return nil, pipeline.Internal(IDInvalid, "the introspection answer is malformed", err)
 	}
 	return res, nil
+}
+
+// callError maps the failure of a coalesced call: introspect's own
+// errors pass, and a caller that stopped waiting (its context ended) is a
+// timeout or an unavailable endpoint, as if its own call had been cut.
+func callError(err error) error {
+	var pe *pipeline.Error
+	switch {
+	case errors.As(err, &pe):
+		return err
+	case outbound.IsTimeout(err):
+		return pipeline.Unavailable(IDTimeout, "the introspection endpoint did not answer in time", err)
+	}
+	return pipeline.Unavailable(IDUnavailable, "the introspection endpoint could not be reached", err)
 }
 
 // clientRefused reports whether an answer refuses the caller rather than

@@ -4,9 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"golang.org/x/net/http/httpguts"
+	"net/url"
 	"strings"
 	"time"
 
+	"github.com/portcullis-authz/portcullis/handlers/internal/outbound"
 	"github.com/portcullis-authz/portcullis/handlers/internal/remotecall"
 	"github.com/portcullis-authz/portcullis/handlers/internal/scope"
 	"github.com/portcullis-authz/portcullis/handlers/internal/token"
@@ -51,8 +53,13 @@ type Config struct {
 	// PreAuthorization obtains a client-credentials token for the call.
 	PreAuthorization *PreAuthorization `json:"pre_authorization"`
 	// Retry bounds the call: give_up_after is the deadline of all attempts
-	// (default 1s), max_delay the longest pause between them (100ms).
+	// (default 150ms, or timeout when longer), max_delay the longest pause
+	// between them (100ms). The check's deadline bounds the call too.
 	Retry remotecall.RetryConfig `json:"retry"`
+	// CircuitBreaker tunes the circuit breaker of introspection_url (a
+	// Portcullis addition; on by default: 5 consecutive failed attempts
+	// open it for 2s).
+	CircuitBreaker remotecall.BreakerConfig `json:"circuit_breaker"`
 	// AllowedTokenTypes lists the token types that authenticate a request
 	// (Portcullis addition; default [access_token]). The answer's
 	// token_use must be one of them when present, and so must the type
@@ -99,6 +106,13 @@ type CacheConfig struct {
 	// accepted and checked; the bound that applies is the shared cache's,
 	// set by the service, as Oathkeeper's cache was process-wide too.
 	MaxCost int64 `json:"max_cost"`
+}
+
+// endpoint is the introspection call to u, the parsed introspection_url,
+// through client, from a validated config.
+func (c *Config) endpoint(client *outbound.Client, u *url.URL) remotecall.Endpoint {
+	return remotecall.Endpoint{Client: client, URL: u, Retry: c.Retry.Policy(c.Timeout.Std()),
+		Breaker: c.CircuitBreaker.Breaker(client, u)}
 }
 
 // Validate applies defaults and checks every key.
@@ -159,7 +173,14 @@ func (c *Config) Validate() error {
 			add(fmt.Errorf("pre_authorization.token_url: %w", err))
 		}
 	}
+	if c.Retry.GiveUpAfter == 0 && c.Timeout >= 0 {
+		// A call, retries included, fits the default check budget, so an
+		// endpoint that does not answer is reported as
+		// introspection_timeout rather than as a spent budget.
+		c.Retry.GiveUpAfter = pipeline.Duration(max(remotecall.DefaultCallTimeout, c.Timeout.Std()))
+	}
 	add(c.Retry.Validate("retry", c.Timeout.Std()))
+	add(c.CircuitBreaker.Validate("circuit_breaker"))
 	if c.Cache.TTL < 0 {
 		add(errors.New("cache.ttl: must not be negative"))
 	}

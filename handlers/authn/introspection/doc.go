@@ -20,8 +20,10 @@
 //     invalid_client) is a 500 with the reason
 //     introspection_client_unauthorized, not introspection_failed;
 //   - the call has a deadline and bounded retries (retry.give_up_after is
-//     the whole budget, 4xx never retried); an unreachable endpoint is a
-//     503.
+//     the whole call, default 150ms, 4xx never retried), within the
+//     check's own deadline; an unreachable endpoint is a 503;
+//   - concurrent checks of one token share one call (remotecall.Coalesce,
+//     keyed like the cache), each still bounded by its own deadline.
 //
 // Caching follows Oathkeeper's rules: only an answer that passed every
 // check of the rule that fetched it is stored, so rejected token types are

@@ -44,15 +44,20 @@ type Authenticator struct {
 	preauth      *oauth2cc.Source
 	preID        string
 	preSecret    string
-	cache        *Cache
+	cache        *Cache // nil when the rule does not cache
 	ttl          time.Duration
+	keys         *remotecall.Keyer
+	flight       *remotecall.Flight
+	callTimeout  time.Duration // bounds a call, retries and pre-authorization included
 	config       [sha256.Size]byte
 	now          func() time.Time
 }
 
 // New compiles the config. cache is the shared answer cache and tokens the
 // shared client-credentials token cache; each may be nil when the config
-// does not enable caching or pre_authorization.
+// does not enable caching or pre_authorization. When given, the cache's
+// Flight coalesces this rule's calls with every identical one, also when
+// the rule does not cache.
 func New(c Config, client *outbound.Client, cache *Cache, tokens *oauth2cc.Cache) (pipeline.Authenticator, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
@@ -66,7 +71,11 @@ func New(c Config, client *outbound.Client, cache *Cache, tokens *oauth2cc.Cache
 		from: c.TokenFrom, prefix: c.Prefix, strategy: st,
 		scopes: c.RequiredScope, audience: c.TargetAudience,
 		issuers: c.TrustedIssuers, types: c.AllowedTokenTypes, preserveHost: c.PreserveHost, now: time.Now,
-		endpoint: remotecall.Endpoint{Client: client, URL: u, Retry: c.Retry.Policy(c.Timeout.Std())},
+		endpoint: c.endpoint(client, u),
+		keys:     remotecall.NewKeyer(), flight: new(remotecall.Flight), callTimeout: c.Retry.GiveUpAfter.Std(),
+	}
+	if cache != nil {
+		a.keys, a.flight = cache.Keyer, cache.Flight()
 	}
 	if st == scope.None && len(c.RequiredScope) > 0 {
 		a.scopeParam = strings.Join(c.RequiredScope, " ")
@@ -123,20 +132,27 @@ func (a *Authenticator) Authenticate(ctx context.Context, r *pipeline.Request, s
 	if tok == "" || !strings.HasPrefix(tok, a.prefix) {
 		return pipeline.ErrSkip
 	}
-	var key remotecall.Key
+	// The key covers the token and everything that shapes the call (the
+	// config digest, and the host sent with preserve_host): it names the
+	// answer in the cache and the call in flight.
+	h := a.keys.NewHasher().Bytes(a.config[:]).String(tok)
+	if a.preserveHost {
+		h.String(r.Host)
+	}
+	key := h.Sum()
 	var res *result
 	if a.cache != nil {
-		h := a.cache.NewHasher().Bytes(a.config[:]).String(tok)
-		if a.preserveHost {
-			h.String(r.Host)
-		}
-		key = h.Sum()
 		res, _ = a.cache.Get(key, a.now())
 	}
 	fresh := res == nil
 	if fresh {
-		if res, err = a.introspect(ctx, r, tok); err != nil {
-			return err
+		// Concurrent checks of one token share one call; each waits at
+		// most until its own deadline.
+		res, err = remotecall.Coalesce(ctx, a.flight, key, a.callTimeout, func(ctx context.Context) (*result, error) {
+			return a.introspect(ctx, r, tok)
+		})
+		if err != nil {
+			return callError(err)
 		}
 	}
 	now := a.now()

@@ -4,15 +4,15 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/portcullis-authz/portcullis/handlers/internal/outbound"
 	"github.com/portcullis-authz/portcullis/handlers/internal/remotecall"
 	"github.com/portcullis-authz/portcullis/pipeline"
 )
 
-// DefaultTimeout bounds the call to Keto (Oathkeeper had none in effect).
-const DefaultTimeout = time.Second
+// DefaultTimeout bounds the call to Keto (Oathkeeper had none in effect);
+// it fits the default check budget, which bounds the call too.
+const DefaultTimeout = remotecall.DefaultCallTimeout
 
 // DefaultFlavor is Oathkeeper's default ACP flavor.
 const DefaultFlavor = "regex"
@@ -22,7 +22,7 @@ const DefaultFlavor = "regex"
 var flavors = map[string]bool{"regex": true, "exact": true, "glob": true}
 
 // Config is the keto_engine_acp_ory authorizer's config: Oathkeeper's keys
-// plus timeout.
+// plus timeout, retry and circuit_breaker.
 type Config struct {
 	// BaseURL is Keto's base URL; it is not a template (SECURITY_CASES
 	// D-01).
@@ -36,9 +36,17 @@ type Config struct {
 	Subject string `json:"subject"`
 	// Flavor is the ACP engine flavor: regex (default), exact or glob.
 	Flavor string `json:"flavor"`
-	// Timeout bounds the call (default DefaultTimeout). A Portcullis
+	// Timeout bounds each attempt (default DefaultTimeout). A Portcullis
 	// extension.
 	Timeout pipeline.Duration `json:"timeout"`
+	// Retry enables bounded retries of connection errors and 5xx answers,
+	// as for the remote authorizer (a Portcullis addition; Oathkeeper
+	// always retried keto). Without it there is one attempt.
+	Retry *remotecall.RetryConfig `json:"retry"`
+	// CircuitBreaker tunes the circuit breaker of the endpoint URL (a
+	// Portcullis addition; on by default: 5 consecutive failures open it
+	// for 2s).
+	CircuitBreaker remotecall.BreakerConfig `json:"circuit_breaker"`
 }
 
 // Validate applies defaults and checks every key; it may be called more
@@ -70,14 +78,24 @@ func (c *Config) Validate() error {
 	case c.Timeout == 0:
 		c.Timeout = pipeline.Duration(DefaultTimeout)
 	}
+	if c.Retry != nil {
+		if err := c.Retry.ValidateOptional("retry"); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := c.CircuitBreaker.Validate("circuit_breaker"); err != nil {
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
 }
 
-// endpoint builds the call settings from a validated config: one attempt
-// to {base_url}/engines/acp/ory/{flavor}/allowed.
+// endpoint builds the call settings from a validated config: calls to
+// {base_url}/engines/acp/ory/{flavor}/allowed, whose circuit breaker is
+// that URL's.
 func (c *Config) endpoint(client *outbound.Client) *remotecall.Endpoint {
 	u, _ := remotecall.ParseURL(c.BaseURL) // checked by Validate
 	u.Path = strings.TrimRight(u.Path, "/") + "/engines/acp/ory/" + c.Flavor + "/allowed"
 	u.RawPath = ""
-	return &remotecall.Endpoint{Client: client, URL: u, Retry: remotecall.AuthorizerPolicy(nil, c.Timeout.Std())}
+	return &remotecall.Endpoint{Client: client, URL: u, Retry: remotecall.AuthorizerPolicy(c.Retry, c.Timeout.Std()),
+		Breaker: c.CircuitBreaker.Breaker(client, u)}
 }

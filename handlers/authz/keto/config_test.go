@@ -31,7 +31,7 @@ func TestValidateRejectsBadKeysAndAppliesDefaults(t *testing.T) {
 		{"required_resource required", base("required_resource", " "), "required_resource: required"},
 		{"unknown flavor", base("flavor", "../../admin"), `flavor: unsupported flavor "../../admin"`},
 		{"negative timeout", base("timeout", "-1s"), "timeout: must not be negative"},
-		{"unknown key", base("retry", map[string]any{}), `unknown field "retry"`},
+		{"unknown key", base("retries", map[string]any{}), `unknown field "retries"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -59,8 +59,8 @@ func TestValidateRejectsBadKeysAndAppliesDefaults(t *testing.T) {
 	if c.Validate(); c.Flavor != DefaultFlavor || c.Timeout.Std() != DefaultTimeout {
 		t.Errorf("defaults: flavor %q timeout %v", c.Flavor, c.Timeout.Std())
 	}
-	if c.Timeout.Std() != time.Second {
-		t.Errorf("timeout = %v", c.Timeout.Std())
+	if c.Timeout.Std() != 150*time.Millisecond {
+		t.Errorf("timeout = %v, want 150ms: it must fit the default check budget", c.Timeout.Std())
 	}
 }
 

@@ -13,7 +13,9 @@
 //
 // Differences from Oathkeeper: base_url is not a template and the flavor
 // must be regex, exact or glob (both become the URL, D-01); the call has a
-// timeout (default 1s) and is not retried; remoteIpAddress is the proxy's
+// timeout (default 150ms, within the check budget) and is retried only
+// with a retry block (Oathkeeper always retried it), behind the circuit
+// breaker of its URL (keto_circuit_open); remoteIpAddress is the proxy's
 // view of the client, never X-Forwarded-For; with the glob matching
 // strategy captures are empty rather than an error.
 //

@@ -3,7 +3,6 @@ package remote
 import (
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/portcullis-authz/portcullis/handlers/internal/outbound"
 	"github.com/portcullis-authz/portcullis/handlers/internal/remotecall"
@@ -13,9 +12,9 @@ import (
 // Defaults applied by Validate.
 const (
 	// DefaultTimeout bounds one attempt. Oathkeeper had no effective
-	// timeout; Envoy's own ext_authz timeout defaults to 200ms, so a
-	// decision that takes longer than this is useless anyway.
-	DefaultTimeout = time.Second
+	// timeout; Envoy's own ext_authz timeout defaults to 200ms, so this
+	// fits the default check budget, which bounds every attempt too.
+	DefaultTimeout = remotecall.DefaultCallTimeout
 	// DefaultGiveUpAfter and DefaultMaxDelay are Oathkeeper's schema
 	// defaults for the retry block.
 	DefaultGiveUpAfter = remotecall.DefaultGiveUpAfter
@@ -23,7 +22,7 @@ const (
 )
 
 // Config is the remote authorizer's config: Oathkeeper's keys plus
-// forward_http_headers and timeout.
+// forward_http_headers, timeout and circuit_breaker.
 type Config struct {
 	// Remote is the URL the decision request is POSTed to. It is not a
 	// template (SECURITY_CASES D-01).
@@ -44,6 +43,10 @@ type Config struct {
 	ForwardResponseHeadersToUpstream []string `json:"forward_response_headers_to_upstream"`
 	// Retry enables bounded retries. Without it there is one attempt.
 	Retry *Retry `json:"retry"`
+	// CircuitBreaker tunes the circuit breaker of the endpoint URL (a
+	// Portcullis addition; on by default: 5 consecutive failures open it
+	// for 2s).
+	CircuitBreaker remotecall.BreakerConfig `json:"circuit_breaker"`
 	// Timeout bounds each attempt (default DefaultTimeout). A Portcullis
 	// extension.
 	Timeout pipeline.Duration `json:"timeout"`
@@ -87,11 +90,15 @@ func (c *Config) Validate() error {
 			errs = append(errs, err)
 		}
 	}
+	if err := c.CircuitBreaker.Validate("circuit_breaker"); err != nil {
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
 }
 
 // endpoint builds the call settings from a validated config.
 func (c *Config) endpoint(client *outbound.Client) *remotecall.Endpoint {
 	u, _ := remotecall.ParseURL(c.Remote) // checked by Validate
-	return &remotecall.Endpoint{Client: client, URL: u, Retry: remotecall.AuthorizerPolicy(c.Retry, c.Timeout.Std())}
+	return &remotecall.Endpoint{Client: client, URL: u, Retry: remotecall.AuthorizerPolicy(c.Retry, c.Timeout.Std()),
+		Breaker: c.CircuitBreaker.Breaker(client, u)}
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"golang.org/x/net/http/httpguts"
 	"strings"
-	"time"
 
 	"github.com/portcullis-authz/portcullis/handlers/internal/outbound"
 	"github.com/portcullis-authz/portcullis/handlers/internal/remotecall"
@@ -15,13 +14,13 @@ import (
 
 // Defaults applied by Validate (see the remote authorizer for the reasons).
 const (
-	DefaultTimeout     = time.Second
+	DefaultTimeout     = remotecall.DefaultCallTimeout
 	DefaultGiveUpAfter = remotecall.DefaultGiveUpAfter
 	DefaultMaxDelay    = remotecall.DefaultMaxDelay
 )
 
 // Config is the remote_json authorizer's config: Oathkeeper's keys plus
-// timeout and decision_path.
+// timeout, decision_path and circuit_breaker.
 type Config struct {
 	// Remote is the URL the payload is POSTed to. It is not a template
 	// (SECURITY_CASES D-01).
@@ -43,6 +42,10 @@ type Config struct {
 	ForwardResponseHeadersToUpstream []string `json:"forward_response_headers_to_upstream"`
 	// Retry enables bounded retries. Without it there is one attempt.
 	Retry *Retry `json:"retry"`
+	// CircuitBreaker tunes the circuit breaker of the endpoint URL (a
+	// Portcullis addition; on by default: 5 consecutive failures open it
+	// for 2s).
+	CircuitBreaker remotecall.BreakerConfig `json:"circuit_breaker"`
 	// Timeout bounds each attempt (default DefaultTimeout). A Portcullis
 	// extension.
 	Timeout pipeline.Duration `json:"timeout"`
@@ -98,11 +101,15 @@ func (c *Config) Validate() error {
 			errs = append(errs, err)
 		}
 	}
+	if err := c.CircuitBreaker.Validate("circuit_breaker"); err != nil {
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
 }
 
 // endpoint builds the call settings from a validated config.
 func (c *Config) endpoint(client *outbound.Client) *remotecall.Endpoint {
 	u, _ := remotecall.ParseURL(c.Remote) // checked by Validate
-	return &remotecall.Endpoint{Client: client, URL: u, Retry: remotecall.AuthorizerPolicy(c.Retry, c.Timeout.Std())}
+	return &remotecall.Endpoint{Client: client, URL: u, Retry: remotecall.AuthorizerPolicy(c.Retry, c.Timeout.Std()),
+		Breaker: c.CircuitBreaker.Breaker(client, u)}
 }

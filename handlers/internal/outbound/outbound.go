@@ -17,6 +17,7 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/portcullis-authz/portcullis/handlers/internal/breaker"
 	"github.com/portcullis-authz/portcullis/pipeline"
 )
 
@@ -33,6 +34,11 @@ var ErrBodyTooLarge = errors.New("response body too large")
 // followed, because a redirect could send a credential to another host.
 var ErrRedirect = errors.New("redirect refused")
 
+// ErrCircuitOpen is wrapped by the error of a call refused because the
+// endpoint's circuit breaker is open: it failed repeatedly just before, so
+// the call was not sent.
+var ErrCircuitOpen = breaker.ErrOpen
+
 // Options configure a Client.
 type Options struct {
 	// Timeout bounds a whole call, body included (default 5s). Handlers may
@@ -42,12 +48,17 @@ type Options struct {
 	MaxBodyBytes int64
 	// Transport overrides the default transport (tests).
 	Transport http.RoundTripper
+	// Breakers holds the circuit breakers of the client's endpoints
+	// (default: a new registry on the system clock). Tests inject one with
+	// a fake clock.
+	Breakers *breaker.Registry
 }
 
 // Client sends handler calls. It is safe for concurrent use.
 type Client struct {
-	hc      *http.Client
-	maxBody int64
+	hc       *http.Client
+	maxBody  int64
+	breakers *breaker.Registry
 }
 
 // New returns a Client.
@@ -57,6 +68,9 @@ func New(o Options) *Client {
 	}
 	if o.MaxBodyBytes <= 0 {
 		o.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if o.Breakers == nil {
+		o.Breakers = breaker.NewRegistry(breaker.Options{})
 	}
 	rt := o.Transport
 	if rt == nil {
@@ -80,9 +94,23 @@ func New(o Options) *Client {
 				return http.ErrUseLastResponse
 			},
 		},
-		maxBody: o.MaxBodyBytes,
+		maxBody:  o.MaxBodyBytes,
+		breakers: o.Breakers,
 	}
 }
+
+// Breaker returns the circuit breaker for calls to the configured endpoint
+// u with the caller's settings. Every handler that calls the same URL
+// through this client, in any rule and across reloads, shares its circuit;
+// two URLs on one host do not (they are often different services behind
+// one gateway).
+func (c *Client) Breaker(u *url.URL, s breaker.Settings) *breaker.Breaker {
+	return c.breakers.Get(u, s)
+}
+
+// BreakerStates returns the state of every endpoint's circuit breaker,
+// for metrics and readiness.
+func (c *Client) BreakerStates() []breaker.Status { return c.breakers.States() }
 
 // Response is a fully read response.
 type Response struct {

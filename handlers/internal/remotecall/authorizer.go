@@ -94,10 +94,14 @@ func AuthorizerStatusError(prefix string, resp *outbound.Response) *pipeline.Err
 
 // AuthorizerCallError maps a remote authorizer's failed call. Transport
 // failures and timeouts are 503: the authorizer is unavailable, so the
-// request fails closed with a reason operators can alert on. Redirects and
-// oversized bodies are answers we refuse to interpret, so they are 500.
+// request fails closed with a reason operators can alert on; a call its
+// open circuit breaker refused is a 503 with reason <prefix>_circuit_open.
+// Redirects and oversized bodies are answers we refuse to interpret, so
+// they are 500.
 func AuthorizerCallError(prefix string, err error) *pipeline.Error {
 	switch {
+	case errors.Is(err, outbound.ErrCircuitOpen):
+		return CircuitOpenError(prefix+"_circuit_open", "the remote authorizer", err)
 	case errors.Is(err, outbound.ErrRedirect):
 		return pipeline.Internal(prefix+"_unexpected_status", "the remote authorizer answered with a redirect", err)
 	case errors.Is(err, outbound.ErrBodyTooLarge):

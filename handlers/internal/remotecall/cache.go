@@ -39,11 +39,12 @@ type Key [sha256.Size]byte
 // tests control time. Values must be treated as immutable once stored.
 type Cache[V any] struct {
 	*Keyer
-	mu    sync.Mutex
-	items map[Key]*list.Element
-	lru   list.List // front = most recently used
-	bytes int64
-	o     CacheOptions
+	flight Flight
+	mu     sync.Mutex
+	items  map[Key]*list.Element
+	lru    list.List // front = most recently used
+	bytes  int64
+	o      CacheOptions
 }
 
 type entry[V any] struct {
@@ -63,6 +64,11 @@ func NewCache[V any](o CacheOptions) *Cache[V] {
 	}
 	return &Cache[V]{Keyer: NewKeyer(), items: make(map[Key]*list.Element), o: o}
 }
+
+// Flight coalesces the calls whose answers go in this cache, with keys
+// from its Keyer. Handlers use it for rules that do not cache too: it
+// only ever joins calls that are running.
+func (c *Cache[V]) Flight() *Flight { return &c.flight }
 
 // Get returns the entry for k if it has not expired at now.
 func (c *Cache[V]) Get(k Key, now time.Time) (V, bool) {

@@ -2,8 +2,10 @@
 // shares, so that each rule of the call is written once:
 //
 //   - Endpoint and Retry: a POST to a fixed URL with a deadline per attempt
-//     and bounded retries under one overall deadline (RetryConfig is
-//     Oathkeeper's retry block with that bounded meaning);
+//     and bounded retries under one overall deadline and the caller's
+//     (RetryConfig is Oathkeeper's retry block with that bounded meaning),
+//     each attempt guarded by the endpoint's circuit breaker
+//     (BreakerConfig, handlers/internal/breaker);
 //   - ParseURL: endpoint URLs are absolute http(s), never templates
 //     (SECURITY_CASES D-01); names and values sent are checked with
 //     x/net's httpguts, as everywhere else in handlers;
@@ -14,6 +16,9 @@
 //   - Cache and Keyer: a bounded LRU cache of remote answers, shared by the
 //     rules of a handler, with salted-digest keys so that no credential is
 //     held in the clear;
+//   - Flight and Coalesce: concurrent identical calls share one in-flight
+//     request, each caller still bounded by its own check budget;
+//     DefaultCallTimeout bounds a call whose rule sets no timeout;
 //   - the remote authorizers' parts (remote, remote_json,
 //     keto_engine_acp_ory): HeaderTemplates, ForwardHeaders and the mapping
 //     of their answers and failures (AuthorizerStatusError,
@@ -25,6 +30,7 @@
 // Every call goes through handlers/internal/outbound. No error text, cache
 // key or log line made here holds a credential in the clear.
 //
-// remotecall imports pipeline, pipeline/tmpl and handlers/internal/outbound.
+// remotecall imports pipeline, pipeline/tmpl, handlers/internal/outbound
+// and handlers/internal/breaker.
 // It must not import a handler package, authz, rulestore or envoy.
 package remotecall

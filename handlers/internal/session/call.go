@@ -10,6 +10,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/portcullis-authz/portcullis/handlers/internal/breaker"
 	"github.com/portcullis-authz/portcullis/handlers/internal/outbound"
 	"github.com/portcullis-authz/portcullis/handlers/internal/remotecall"
 	"github.com/portcullis-authz/portcullis/pipeline"
@@ -32,13 +33,18 @@ type Call struct {
 	additional [][2]string // canonical name, value; sorted
 	timeout    time.Duration
 	client     *outbound.Client
-	cache      *StoreCache
+	cache      *StoreCache // nil when the rule does not cache
 	ttl        time.Duration
+	keys       *remotecall.Keyer
+	breaker    *breaker.Breaker // the circuit of the configured URL
+	flight     *remotecall.Flight
 	config     [sha256.Size]byte // digest of every option that shapes the call
 	now        func() time.Time
 }
 
-// New compiles o. cache may be nil unless o.Cache.Enabled.
+// New compiles o. cache may be nil unless o.Cache.Enabled; when given, its
+// Flight coalesces this rule's calls with every identical one, also when
+// the rule does not cache.
 func New(o Options, client *outbound.Client, cache *StoreCache) (*Call, error) {
 	if err := o.Validate(); err != nil {
 		return nil, err
@@ -50,10 +56,15 @@ func New(o Options, client *outbound.Client, cache *StoreCache) (*Call, error) {
 		return nil, errors.New("cache.enabled: the service provides no session cache")
 	}
 	u, _ := remotecall.ParseURL(o.CheckSessionURL)
-	c := &Call{base: *u, o: o, forward: o.forwardList(), timeout: o.Timeout, client: client, now: time.Now}
+	c := &Call{base: *u, o: o, forward: o.forwardList(), timeout: o.Timeout, client: client, now: time.Now,
+		keys: remotecall.NewKeyer(), flight: new(remotecall.Flight)}
+	if cache != nil {
+		c.keys, c.flight = cache.Keyer, cache.Flight()
+	}
 	if c.timeout == 0 {
 		c.timeout = DefaultTimeout
 	}
+	c.breaker = o.CircuitBreaker.Breaker(client, u)
 	for k, v := range o.AdditionalHeaders {
 		c.additional = append(c.additional, [2]string{http.CanonicalHeaderKey(k), v})
 	}
@@ -134,11 +145,13 @@ func requestPath(r *pipeline.Request) string {
 	return r.RawPath
 }
 
-// cacheKey covers everything the session store saw (D-11): the final
-// method and URL and every forwarded header value, credentials included,
-// not just the one cookie or token that made the handler responsible.
-func (c *Call) cacheKey(req *http.Request) remotecall.Key {
-	h := c.cache.NewHasher()
+// key identifies the call in the cache and in flight. It covers everything
+// the session store saw (D-11): the final method and URL and every
+// forwarded header value, credentials included, not just the one cookie
+// or token that made the handler responsible, and the options that read
+// the answer.
+func (c *Call) key(req *http.Request) remotecall.Key {
+	h := c.keys.NewHasher()
 	h.Bytes(c.config[:]).String(req.Method).String(req.URL.String())
 	for _, name := range c.forward {
 		h.String(name).Strings(req.Header[name])
@@ -148,19 +161,23 @@ func (c *Call) cacheKey(req *http.Request) remotecall.Key {
 }
 
 // Authenticate asks the session store about r and fills s from its answer.
-// The caller has decided that the handler is responsible.
+// The caller has decided that the handler is responsible. Concurrent
+// checks of one session share one call (remotecall.Coalesce), which is
+// bounded by the rule's timeout and by the check's deadline.
 func (c *Call) Authenticate(ctx context.Context, r *pipeline.Request, s *pipeline.Session) error {
 	req := c.request(r)
-	var key remotecall.Key
+	key := c.key(req)
 	if c.cache != nil {
-		key = c.cacheKey(req)
 		if body, ok := c.cache.Get(key, c.now()); ok {
 			return Parse(body, c.o.SubjectFrom, c.o.ExtraFrom, s)
 		}
 	}
-	ctx, cancel := context.WithTimeout(ctx, c.timeout)
-	defer cancel()
-	resp, err := c.client.Do(ctx, req, r)
+	resp, err := remotecall.Coalesce(ctx, c.flight, key, c.timeout, func(ctx context.Context) (*outbound.Response, error) {
+		once := remotecall.Retry{AttemptTimeout: c.timeout}
+		return once.DoWithBreaker(ctx, c.breaker, func(ctx context.Context) (*outbound.Response, error) {
+			return c.client.Do(ctx, req, r)
+		})
+	})
 	if err != nil {
 		return transportError(err)
 	}

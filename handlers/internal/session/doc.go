@@ -11,7 +11,9 @@
 // X-Forwarded-Host for preserve_host, Oathkeeper's status mapping (200
 // read, 429 passed on with its rate-limit headers, anything else 401,
 // transport failure 403) and subject_from / extra_from read with GJSON
-// (Parse). Answers may be cached in a StoreCache shared by both handlers.
+// (Parse). Answers may be cached in a StoreCache shared by both handlers,
+// and concurrent checks that would make the same call share one
+// (remotecall.Coalesce), each bounded by its own deadline.
 //
 // What any remote call needs (URL checks, the strict JSON check, the
 // rate-limit headers, the bounded cache) lives in

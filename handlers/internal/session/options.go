@@ -13,13 +13,19 @@ import (
 )
 
 // DefaultTimeout bounds one session-store call when the rule sets no
-// timeout. Oathkeeper's session calls had none at all.
-const DefaultTimeout = 5 * time.Second
+// timeout (Oathkeeper's session calls had none at all): short enough that
+// a store that does not answer is reported as session_store_timeout
+// within the default check budget.
+const DefaultTimeout = remotecall.DefaultCallTimeout
 
 // DefaultCacheTTL is how long a session answer is reused when the cache is
 // enabled without a ttl: a logout at the session store takes effect within
 // this time.
 const DefaultCacheTTL = 30 * time.Second
+
+// BreakerConfig is the Portcullis circuit_breaker block of cookie_session
+// and bearer_token.
+type BreakerConfig = remotecall.BreakerConfig
 
 // CacheConfig is the Portcullis cache block of cookie_session and
 // bearer_token (Oathkeeper has none; see its PR #1244).
@@ -59,10 +65,15 @@ type Options struct {
 	AdditionalHeaders map[string]string
 	// SubjectFrom and ExtraFrom are GJSON paths into the answer.
 	SubjectFrom, ExtraFrom string
-	// Timeout bounds the call (0: DefaultTimeout).
+	// Timeout bounds the call (0: DefaultTimeout); the check's deadline
+	// bounds it too.
 	Timeout time.Duration
 	// Cache is the rule's cache block.
 	Cache CacheConfig
+	// CircuitBreaker is the rule's circuit_breaker block: the thresholds
+	// of the circuit of CheckSessionURL (the configured URL, whatever path
+	// or query a call sends).
+	CircuitBreaker BreakerConfig
 	// Always names the headers forwarded whatever forward_http_headers
 	// says: Cookie for cookie_session, Authorization for bearer_token.
 	Always []string
@@ -103,6 +114,9 @@ func (o *Options) Validate() error {
 	}
 	if o.Cache.MaxEntries < 0 {
 		errs = append(errs, errors.New("cache.max_entries: must not be negative"))
+	}
+	if err := o.CircuitBreaker.Validate("circuit_breaker"); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

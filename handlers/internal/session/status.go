@@ -16,6 +16,7 @@ const (
 	IDRedirect      = "session_store_redirect"
 	IDUnreachable   = "session_store_unreachable"
 	IDTimeout       = "session_store_timeout"
+	IDCircuitOpen   = "session_store_circuit_open"
 	IDTooLarge      = "session_response_too_large"
 	IDInvalidJSON   = "session_response_invalid"
 	IDBadSubject    = "session_subject_invalid"
@@ -40,7 +41,9 @@ func statusError(resp *outbound.Response) error {
 // "forbidden" behave the same) but tells a timeout from other failures by
 // id. A refused redirect counts as a rejection (401), like any status
 // other than 200, and an oversized answer is a 500 as an unreadable body is
-// in Oathkeeper.
+// in Oathkeeper. A call refused by the open circuit breaker was never sent:
+// it is a 503 (session_store_circuit_open), whose cause names only the
+// configured URL without its query.
 //
 // The cause keeps only what outbound wrapped, without the method and URL:
 // with preserve_path: false the URL path is the request's, which may carry a
@@ -55,6 +58,8 @@ func transportError(err error) error {
 		return pipeline.Unauthorized(IDRedirect, "the session store answered with a redirect", cause)
 	case errors.Is(err, outbound.ErrBodyTooLarge):
 		return pipeline.Internal(IDTooLarge, "the session store answer is too large", cause)
+	case errors.Is(err, outbound.ErrCircuitOpen):
+		return remotecall.CircuitOpenError(IDCircuitOpen, "the session store", err)
 	case outbound.IsTimeout(err):
 		return pipeline.Forbidden(IDTimeout, "the session store did not answer in time", cause)
 	}

@@ -34,6 +34,10 @@ type API struct {
 	// together (default 1s), max_delay caps the pause between two attempts
 	// (default 100ms).
 	Retry remotecall.RetryConfig `json:"retry"`
+	// CircuitBreaker tunes the circuit breaker of the API URL (a
+	// Portcullis addition; on by default: 5 consecutive failed attempts
+	// open it for 2s).
+	CircuitBreaker remotecall.BreakerConfig `json:"circuit_breaker"`
 }
 
 // Auth is the api.auth block.
@@ -77,6 +81,9 @@ func (c *Config) Validate() error {
 		}
 	}
 	if err := c.API.Retry.Validate("api.retry", 0); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.API.CircuitBreaker.Validate("api.circuit_breaker"); err != nil {
 		errs = append(errs, err)
 	}
 	switch {

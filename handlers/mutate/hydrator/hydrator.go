@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/net/http/httpguts"
 
+	"github.com/portcullis-authz/portcullis/handlers/internal/breaker"
 	"github.com/portcullis-authz/portcullis/handlers/internal/headerpolicy"
 	"github.com/portcullis-authz/portcullis/handlers/internal/outbound"
 	"github.com/portcullis-authz/portcullis/handlers/internal/remotecall"
@@ -39,6 +40,7 @@ type Mutator struct {
 	basic     bool
 	auth      string // the Authorization value when basic
 	retry     remotecall.Retry
+	breaker   *breaker.Breaker // api.url's circuit, whatever query a call adds
 	client    *outbound.Client
 	cache     *Cache // nil when caching is off
 	ttl       time.Duration
@@ -59,7 +61,8 @@ func New(c Config, client *outbound.Client, cache *Cache) (pipeline.Mutator, err
 		return nil, errors.New("cache.enabled: the service provides no hydrator cache")
 	}
 	u, _ := remotecall.ParseURL(c.API.URL) // checked by Validate
-	m := &Mutator{base: *u, baseQuery: u.Query(), retry: c.API.Retry.Policy(0), client: client, now: time.Now}
+	m := &Mutator{base: *u, baseQuery: u.Query(), retry: c.API.Retry.Policy(0), client: client, now: time.Now,
+		breaker: c.API.CircuitBreaker.Breaker(client, u)}
 	if a := c.API.Auth; a != nil && a.Basic != nil {
 		m.basic, m.user, m.pass = true, a.Basic.Username, a.Basic.Password
 		m.auth = "Basic " + base64.StdEncoding.EncodeToString([]byte(m.user+":"+m.pass))
@@ -94,8 +97,16 @@ func (m *Mutator) Mutate(ctx context.Context, r *pipeline.Request, s *pipeline.S
 	}
 	u := m.base
 	u.RawQuery = query(&m.base, m.baseQuery, r.RawQuery)
-	ep := remotecall.Endpoint{Client: m.client, URL: &u, Retry: m.retry}
-	resp, err := ep.Post(ctx, r, header, body)
+	ep := remotecall.Endpoint{Client: m.client, URL: &u, Retry: m.retry, Breaker: m.breaker}
+	post := func(ctx context.Context) (*outbound.Response, error) { return ep.Post(ctx, r, header, body) }
+	var resp *outbound.Response
+	if m.cache != nil {
+		// The cache key names the whole call, so concurrent checks that
+		// would send the same one share it, each bounded by its budget.
+		resp, err = remotecall.Coalesce(ctx, m.cache.Flight(), key, m.retry.Budget, post)
+	} else {
+		resp, err = post(ctx)
+	}
 	if err != nil {
 		return transportError(err)
 	}
@@ -193,15 +204,18 @@ func apply(raw []byte, s *pipeline.Session) error {
 }
 
 // transportError maps a failed call: no answer in time or no connection is
-// 503 (the dependency is down); a refused redirect or an oversized answer
-// is a misbehaving API, 500. Texts carry no query or credential (outbound
-// strips the URL's query and user info).
+// 503 (the dependency is down), and so is a call its open circuit breaker
+// refused; a refused redirect or an oversized answer is a misbehaving API,
+// 500. Texts carry no query or credential (outbound strips the URL's query
+// and user info).
 func transportError(err error) error {
 	switch {
 	case errors.Is(err, outbound.ErrRedirect):
 		return pipeline.Internal("hydrator_redirect", reasonNon200, err)
 	case errors.Is(err, outbound.ErrBodyTooLarge):
 		return pipeline.Internal("hydrator_response_too_large", "the hydrator answer is too large", err)
+	case errors.Is(err, outbound.ErrCircuitOpen):
+		return remotecall.CircuitOpenError("hydrator_circuit_open", "the hydrator API", err)
 	case outbound.IsTimeout(err) || errors.Is(err, context.Canceled):
 		return pipeline.Unavailable("hydrator_unavailable", "the hydrator did not answer in time", err)
 	}
