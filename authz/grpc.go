@@ -2,6 +2,7 @@ package authz
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -17,7 +18,7 @@ import (
 	"go.uber.org/zap/zapcore"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/health"
+	"google.golang.org/grpc/credentials"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/reflection"
@@ -44,12 +45,18 @@ type GRPCOptions struct {
 	// StopTimeout bounds the graceful stop; in-flight checks still running
 	// after it are cut.
 	StopTimeout time.Duration
+	// Readiness, when set, is what grpc.health.v1 reports (with the
+	// SetServing switch): the same answer as the HTTP /health/ready.
+	Readiness *Readiness
+	// TLS, when set, serves gRPC over TLS (mTLS when it verifies client
+	// certificates); nil serves plaintext.
+	TLS *tls.Config
 }
 
 // GRPCServer serves ext_authz Check plus grpc.health.v1 and reflection.
 type GRPCServer struct {
 	srv    *grpc.Server
-	health *health.Server
+	health *healthService
 	opts   GRPCOptions
 	log    *zap.Logger
 }
@@ -96,7 +103,10 @@ func NewGRPCServer(checker *Checker, log *zap.Logger, o GRPCOptions) *GRPCServer
 	if o.MaxConcurrentStreams > 0 {
 		sopts = append(sopts, grpc.MaxConcurrentStreams(o.MaxConcurrentStreams))
 	}
-	s := &GRPCServer{srv: grpc.NewServer(sopts...), health: health.NewServer(), opts: o, log: glog}
+	if o.TLS != nil {
+		sopts = append(sopts, grpc.Creds(credentials.NewTLS(o.TLS)))
+	}
+	s := &GRPCServer{srv: grpc.NewServer(sopts...), health: newHealthService(o.Readiness), opts: o, log: glog}
 	authv3.RegisterAuthorizationServer(s.srv, checker)
 	healthpb.RegisterHealthServer(s.srv, s.health)
 	if o.Reflection {
@@ -106,19 +116,15 @@ func NewGRPCServer(checker *Checker, log *zap.Logger, o GRPCOptions) *GRPCServer
 	return s
 }
 
-// SetServing flips both health entries ("" and the Authorization service).
-func (s *GRPCServer) SetServing(ok bool) {
-	st := healthpb.HealthCheckResponse_NOT_SERVING
-	if ok {
-		st = healthpb.HealthCheckResponse_SERVING
-	}
-	s.health.SetServingStatus("", st)
-	s.health.SetServingStatus(AuthorizationService, st)
-}
+// SetServing flips both health entries ("" and the Authorization
+// service). With GRPCOptions.Readiness, SERVING also needs it to be ready.
+func (s *GRPCServer) SetServing(ok bool) { s.health.setServing(ok) }
 
 // Serve accepts connections on lis until ctx is done, then drains: health
 // goes NOT_SERVING, the server waits DrainDelay, stops gracefully, and
-// cuts what is left after StopTimeout.
+// cuts what is left after StopTimeout. A caller that drains every listener
+// itself (Readiness.StartDraining, then its own delay) passes DrainDelay 0
+// and cancels ctx when the servers should stop.
 func (s *GRPCServer) Serve(ctx context.Context, lis net.Listener) error {
 	errc := make(chan error, 1)
 	go func() { errc <- s.srv.Serve(lis) }()
@@ -130,10 +136,13 @@ func (s *GRPCServer) Serve(ctx context.Context, lis net.Listener) error {
 		return fmt.Errorf("serve grpc: %w", err)
 	case <-ctx.Done():
 	}
-	s.health.Shutdown() // every service NOT_SERVING, and it stays so
+	s.health.shutdown() // every service NOT_SERVING, and it stays so
 	if s.opts.DrainDelay > 0 {
 		time.Sleep(s.opts.DrainDelay)
 	}
+	// Health Watch streams never end by themselves: close them, or the
+	// graceful stop would wait for them until StopTimeout.
+	s.health.endWatches()
 	done := make(chan struct{})
 	go func() { s.srv.GracefulStop(); close(done) }()
 	select {

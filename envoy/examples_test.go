@@ -12,6 +12,7 @@ import (
 	extauthzv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_authz/v3"
 	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3" // registers Router for Any
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3" // registers HttpProtocolOptions for Any
 	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
 	"github.com/google/go-cmp/cmp"
@@ -138,39 +139,10 @@ func exactPatterns(l *matcherv3.ListStringMatcher) []string {
 // exampleChecks pins what each sample promises in its comments; every file
 // in examples/ must have an entry.
 var exampleChecks = map[string]func(t *testing.T, b *bootstrapv3.Bootstrap){
-	"envoy-grpc.yaml": func(t *testing.T, b *bootstrapv3.Bootstrap) {
-		c := extAuthz(t, b)
-		if got := c.GetGrpcService().GetEnvoyGrpc().GetClusterName(); got != "portcullis" {
-			t.Errorf("grpc cluster = %q", got)
-		}
-		if got := c.GetGrpcService().GetTimeout().AsDuration(); got != 250*time.Millisecond {
-			t.Errorf("timeout = %v, want 250ms", got)
-		}
-		if c.GetTransportApiVersion() != corev3.ApiVersion_V3 {
-			t.Errorf("transport_api_version = %v", c.GetTransportApiVersion())
-		}
-		if c.GetFailureModeAllow() {
-			t.Error("failure_mode_allow must be false (fail closed)")
-		}
-		if c.GetWithRequestBody() != nil {
-			t.Error("with_request_body must be off")
-		}
-		if !c.GetIncludePeerCertificate() {
-			t.Error("include_peer_certificate must be true")
-		}
-		if got := c.GetMetadataContextNamespaces(); !cmp.Equal(got, []string{"envoy.filters.http.jwt_authn"}) {
-			t.Errorf("metadata_context_namespaces = %q", got)
-		}
-		pc := cluster(t, b, "portcullis")
-		if a := endpoint(pc); a.GetAddress() != "127.0.0.1" || a.GetPortValue() != 9191 {
-			t.Errorf("portcullis endpoint = %v", a)
-		}
-		if got := pc.GetHealthChecks()[0].GetGrpcHealthCheck().GetServiceName(); got != "envoy.service.auth.v3.Authorization" {
-			t.Errorf("grpc_health_check.service_name = %q", got)
-		}
-		if pc.GetTypedExtensionProtocolOptions()["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"] == nil {
-			t.Error("portcullis cluster must speak HTTP/2 for gRPC")
-		}
+	"envoy-grpc.yaml": checkGRPCExample,
+	"envoy-grpc-tls.yaml": func(t *testing.T, b *bootstrapv3.Bootstrap) {
+		checkGRPCExample(t, b)
+		checkUpstreamMTLS(t, cluster(t, b, "portcullis"))
 	},
 	"envoy-http.yaml": func(t *testing.T, b *bootstrapv3.Bootstrap) {
 		c := extAuthz(t, b)
@@ -197,6 +169,78 @@ var exampleChecks = map[string]func(t *testing.T, b *bootstrapv3.Bootstrap){
 			t.Errorf("portcullis_http endpoint = %v", a)
 		}
 	},
+}
+
+// checkGRPCExample pins the gRPC mode shared by the plaintext and the TLS
+// samples.
+func checkGRPCExample(t *testing.T, b *bootstrapv3.Bootstrap) {
+	t.Helper()
+	c := extAuthz(t, b)
+	if got := c.GetGrpcService().GetEnvoyGrpc().GetClusterName(); got != "portcullis" {
+		t.Errorf("grpc cluster = %q", got)
+	}
+	if got := c.GetGrpcService().GetTimeout().AsDuration(); got != 250*time.Millisecond {
+		t.Errorf("timeout = %v, want 250ms", got)
+	}
+	if c.GetTransportApiVersion() != corev3.ApiVersion_V3 {
+		t.Errorf("transport_api_version = %v", c.GetTransportApiVersion())
+	}
+	if c.GetFailureModeAllow() {
+		t.Error("failure_mode_allow must be false (fail closed)")
+	}
+	if c.GetWithRequestBody() != nil {
+		t.Error("with_request_body must be off")
+	}
+	if !c.GetIncludePeerCertificate() {
+		t.Error("include_peer_certificate must be true")
+	}
+	if got := c.GetMetadataContextNamespaces(); !cmp.Equal(got, []string{"envoy.filters.http.jwt_authn"}) {
+		t.Errorf("metadata_context_namespaces = %q", got)
+	}
+	pc := cluster(t, b, "portcullis")
+	if a := endpoint(pc); a.GetAddress() != "127.0.0.1" || a.GetPortValue() != 9191 {
+		t.Errorf("portcullis endpoint = %v", a)
+	}
+	if got := pc.GetHealthChecks()[0].GetGrpcHealthCheck().GetServiceName(); got != "envoy.service.auth.v3.Authorization" {
+		t.Errorf("grpc_health_check.service_name = %q", got)
+	}
+	if pc.GetTypedExtensionProtocolOptions()["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"] == nil {
+		t.Error("portcullis cluster must speak HTTP/2 for gRPC")
+	}
+}
+
+// checkUpstreamMTLS pins the TLS sample's promises: Envoy presents a
+// client certificate, verifies Portcullis' certificate against a CA and
+// the SNI name it sends, offers h2, and never goes below TLS 1.2.
+func checkUpstreamMTLS(t *testing.T, c *clusterv3.Cluster) {
+	t.Helper()
+	ts := c.GetTransportSocket()
+	if ts.GetName() != "envoy.transport_sockets.tls" {
+		t.Fatalf("transport_socket %q, want envoy.transport_sockets.tls", ts.GetName())
+	}
+	u := &tlsv3.UpstreamTlsContext{}
+	if err := ts.GetTypedConfig().UnmarshalTo(u); err != nil {
+		t.Fatalf("transport_socket: %v", err)
+	}
+	ctx := u.GetCommonTlsContext()
+	if got := ctx.GetAlpnProtocols(); !cmp.Equal(got, []string{"h2"}) {
+		t.Errorf("alpn_protocols = %q, want [h2] (gRPC needs HTTP/2)", got)
+	}
+	if v := ctx.GetTlsParams().GetTlsMinimumProtocolVersion(); v < tlsv3.TlsParameters_TLSv1_2 {
+		t.Errorf("tls_minimum_protocol_version = %v, Portcullis accepts TLS 1.2 at least", v)
+	}
+	certs := ctx.GetTlsCertificates()
+	if len(certs) != 1 || certs[0].GetCertificateChain().GetFilename() == "" || certs[0].GetPrivateKey().GetFilename() == "" {
+		t.Errorf("tls_certificates = %v, want one client certificate and key for mTLS", certs)
+	}
+	vc := ctx.GetValidationContext()
+	if vc.GetTrustedCa().GetFilename() == "" {
+		t.Error("validation_context.trusted_ca must be set: Envoy has to verify Portcullis")
+	}
+	sans := vc.GetMatchTypedSubjectAltNames()
+	if u.GetSni() == "" || len(sans) != 1 || sans[0].GetSanType() != tlsv3.SubjectAltNameMatcher_DNS || sans[0].GetMatcher().GetExact() != u.GetSni() {
+		t.Errorf("sni %q and match_typed_subject_alt_names %v must name the same DNS name", u.GetSni(), sans)
+	}
 }
 
 func TestExampleBootstrapsAreValid(t *testing.T) {

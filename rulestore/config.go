@@ -6,6 +6,7 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/go-viper/mapstructure/v2"
 	"github.com/knadh/koanf/parsers/yaml"
@@ -41,12 +42,23 @@ type Serve struct {
 	GRPC    GRPCListener `json:"grpc"`
 	API     APIListener  `json:"api"`
 	Metrics Listener     `json:"metrics"`
+	// CheckTimeout bounds every check, on both front doors (default
+	// 180ms): remote calls and retries share what is left of it, and a
+	// check that runs out answers 503 with reason deadline.
+	CheckTimeout time.Duration `json:"check_timeout"`
+	// DeadlineMargin ends a gRPC check this long before the caller's own
+	// deadline (default 15ms), so its answer arrives before Envoy gives up.
+	DeadlineMargin time.Duration `json:"deadline_margin"`
+	// Readiness says which dependencies besides the rules decide
+	// readiness.
+	Readiness Readiness `json:"readiness"`
 }
 
 // Listener is one TCP listener.
 type Listener struct {
 	Host string `json:"host"`
 	Port int    `json:"port"`
+	TLS  TLS    `json:"tls"`
 }
 
 // Addr returns host:port.
@@ -56,6 +68,7 @@ func (l Listener) Addr() string { return fmt.Sprintf("%s:%d", l.Host, l.Port) }
 type APIListener struct {
 	Host string `json:"host"`
 	Port int    `json:"port"`
+	TLS  TLS    `json:"tls"`
 	// Forwarded says whose forwarded headers the decision API believes.
 	Forwarded Forwarded `json:"forwarded"`
 }
@@ -76,6 +89,7 @@ type Forwarded struct {
 type GRPCListener struct {
 	Host string `json:"host"`
 	Port int    `json:"port"`
+	TLS  TLS    `json:"tls"`
 	// Reflection enables gRPC server reflection (default true).
 	Reflection bool `json:"reflection"`
 	// MaxRecvMsgSize caps one CheckRequest (default 4 MiB, gRPC's own).
@@ -150,6 +164,9 @@ func defaults() map[string]any {
 		"serve.api.port":                    4456,
 		"serve.metrics.host":                "127.0.0.1",
 		"serve.metrics.port":                9000,
+		"serve.readiness.require":           []any{},
+		"serve.check_timeout":               "180ms",
+		"serve.deadline_margin":             "15ms",
 		"access_rules.matching_strategy":    "regexp",
 		"access_rules.no_match_status":      404,
 		"errors.fallback":                   []any{"json"},
@@ -184,7 +201,6 @@ var oathkeeperOnly = map[string]string{
 	"serve.prometheus":                "metrics are served on serve.metrics",
 	"serve.api.cors":                  "CORS is Envoy's job (its cors filter)",
 	"serve.api.timeout":               "the API server uses fixed safe timeouts",
-	"serve.api.tls":                   "terminate TLS for the API in Envoy or the mesh",
 	"tracing":                         "tracing is not implemented yet",
 	"profiling":                       "use serve.metrics /debug/pprof instead",
 	"version":                         "the config version key is not used",
@@ -212,6 +228,9 @@ func LoadConfig(path string, data []byte, environ []string) (*Config, []string, 
 func LoadConfigAll(path string, data []byte, environ []string) (*Config, []string, error) {
 	k := koanf.New(".")
 	if err := k.Load(confmap.Provider(defaults(), "."), nil); err != nil {
+		return nil, nil, err
+	}
+	if err := k.Load(confmap.Provider(tlsDefaults(), "."), nil); err != nil {
 		return nil, nil, err
 	}
 	if path != "" && data == nil {
@@ -254,7 +273,7 @@ func LoadConfigAll(path string, data []byte, environ []string) (*Config, []strin
 		WeaklyTypedInput: true,
 		Result:           &c,
 		TagName:          "json",
-		DecodeHook:       mapstructure.StringToSliceHookFunc(","),
+		DecodeHook:       mapstructure.ComposeDecodeHookFunc(mapstructure.StringToSliceHookFunc(","), durationHook),
 	}})
 	errs = append(errs, loc.decodeErrors(err)...)
 	for _, e := range leaves(c.validate()) {
@@ -264,7 +283,7 @@ func LoadConfigAll(path string, data []byte, environ []string) (*Config, []strin
 		switch {
 		case !ok:
 			errs = append(errs, fmt.Errorf("%s: %w", displayName(path), e))
-		case !loc.failed[key]:
+		case !loc.failedAt(key):
 			errs = append(errs, loc.errorf(key, "%s", msg))
 		}
 	}
@@ -273,11 +292,18 @@ func LoadConfigAll(path string, data []byte, environ []string) (*Config, []strin
 }
 
 func (c *Config) validate() error {
-	var errs []error
+	errs := c.Serve.Readiness.validate()
 	for name, l := range map[string]int{"serve.grpc.port": c.Serve.GRPC.Port, "serve.api.port": c.Serve.API.Port, "serve.metrics.port": c.Serve.Metrics.Port} {
 		if l < 0 || l > 65535 {
 			errs = append(errs, fmt.Errorf("%s: %d is not a port", name, l))
 		}
+	}
+	// A bare number would read as nanoseconds.
+	if c.Serve.CheckTimeout < time.Millisecond {
+		errs = append(errs, fmt.Errorf("serve.check_timeout: %s is too short; write a duration such as 180ms", c.Serve.CheckTimeout))
+	}
+	if c.Serve.DeadlineMargin < 0 {
+		errs = append(errs, fmt.Errorf("serve.deadline_margin: must not be negative"))
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "warning", "error", "fatal", "panic", "trace":
@@ -289,6 +315,7 @@ func (c *Config) validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("log.format: unknown format %q", c.Log.Format))
 	}
+	errs = append(errs, c.Serve.validateTLS()...)
 	return errors.Join(errs...)
 }
 

@@ -35,7 +35,7 @@ func TestReferenceConfigWarnsOncePerOathkeeperOnlyKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	joined := strings.Join(warnings, "\n")
-	for _, key := range []string{"serve.proxy", "serve.prometheus", "serve.api.cors", "serve.api.tls", "profiling"} {
+	for _, key := range []string{"serve.proxy", "serve.prometheus", "serve.api.cors", "profiling"} {
 		if strings.Count(joined, "config key "+key+" ") != 1 {
 			t.Errorf("want one warning for %s in:\n%s", key, joined)
 		}

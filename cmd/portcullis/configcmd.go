@@ -33,19 +33,23 @@ func configCmd() *cobra.Command {
 // starts: decoding (every unknown key and bad value), the handler section
 // names, the rule repository URLs, and the parts of the config the rule
 // compiler reads on its own (errors.fallback,
-// access_rules.matching_strategy and no_match_status).
+// access_rules.matching_strategy and no_match_status), and the listeners'
+// certificate files.
 // The environment applies, as it would for serve.
 func validateConfig(stdout, stderr io.Writer, path string) error {
 	cfg, warnings, err := rulestore.LoadConfigAll(path, nil, os.Environ())
 	problems := []error{err}
 	if cfg != nil {
-		_, err = rulestore.NewFileSource(cfg.AccessRules.Repositories, nil, nil)
-		problems = append(problems, prefix(path, err))
+		problems = append(problems, prefix(path, checkRepositories(cfg.AccessRules.Repositories)))
 		reg, closeDeps := newRegistry()
 		defer closeDeps()
 		problems = append(problems, cfg.CheckHandlers(reg))
 		_, err = pipeline.Compile(nil, cfg.Pipeline(), reg)
 		problems = append(problems, prefix(path, err))
+		if problems[0] == nil { // a block that did not decode has its error already
+			_, err = listenersTLS(cfg.Serve, nil) // reads the certificate files
+			problems = append(problems, prefix(path, err))
+		}
 	}
 	if lines := rulestore.ErrorLines(errors.Join(problems...)); len(lines) > 0 {
 		for _, l := range byFileAndLine(lines) {
