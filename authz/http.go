@@ -19,25 +19,44 @@ type APIOptions struct {
 	PublicJWKS func() ([]byte, error)
 	// Decisions, when set, serves the decision API under /decisions.
 	Decisions http.Handler
+	// Readiness, when set, decides /health/ready (shared with gRPC
+	// health); nil means the snapshots alone.
+	Readiness *Readiness
 }
 
-// NewAPIHandler returns the HTTP API: /decisions (when set), /health/alive, /health/ready (with
-// Oathkeeper's JSON bodies; ready only once a snapshot is loaded and not
-// while draining) and /.well-known/jwks.json.
+// NewAPIHandler returns the HTTP API: /decisions (when set),
+// /health/alive, /health/ready and /.well-known/jwks.json.
+//
+// /health/ready keeps Oathkeeper's bodies and adds the state of each
+// dependency: 200 {"status":"ok","dependencies":{...}}, or 503
+// {"errors":{key: reason},"dependencies":{...}} before the first rules,
+// while draining (draining() or Readiness.StartDraining) and while a
+// required dependency is down. /health/alive answers 200 as long as the
+// process serves HTTP: it never looks at dependencies.
+//
+// While draining, every answer carries "Connection: close", so keep-alive
+// clients (nginx, Traefik) open their next connection to another replica
+// while this one still answers.
 func NewAPIHandler(snaps Snapshots, draining func() bool, o APIOptions) http.Handler {
+	ready := o.Readiness
+	if ready == nil {
+		ready = NewReadiness(snaps)
+	}
+	isDraining := func() bool { return ready.Draining() || (draining != nil && draining()) }
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /health/alive", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	mux.HandleFunc("GET /health/ready", func(w http.ResponseWriter, _ *http.Request) {
-		switch {
-		case snaps.Current() == nil:
-			writeJSON(w, http.StatusServiceUnavailable, map[string]any{"errors": map[string]string{"rules_loaded": "no rules have been loaded yet"}})
-		case draining != nil && draining():
-			writeJSON(w, http.StatusServiceUnavailable, map[string]any{"errors": map[string]string{"shutdown": "the server is shutting down"}})
-		default:
-			writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+		rep := ready.Report()
+		if !rep.Ready || isDraining() {
+			if isDraining() {
+				rep.Errors[ReadyShutdown] = "the server is shutting down"
+			}
+			writeJSON(w, http.StatusServiceUnavailable, map[string]any{"errors": rep.Errors, "dependencies": rep.Dependencies})
+			return
 		}
+		writeJSON(w, http.StatusOK, map[string]any{"status": "ok", "dependencies": rep.Dependencies})
 	})
 	if o.Decisions != nil {
 		mux.Handle(DecisionsPath, o.Decisions)
@@ -57,7 +76,13 @@ func NewAPIHandler(snaps Snapshots, draining func() bool, o APIOptions) http.Han
 		w.Header().Set("Cache-Control", "max-age=60")
 		_, _ = w.Write(body)
 	})
-	return mux
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if isDraining() {
+			// net/http closes the connection after this answer.
+			w.Header().Set("Connection", "close")
+		}
+		mux.ServeHTTP(w, r)
+	})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

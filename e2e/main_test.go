@@ -55,9 +55,11 @@ type process struct {
 	cmd      *exec.Cmd
 	grpcAddr string
 	apiAddr  string
-	mu       sync.Mutex
-	out      bytes.Buffer
-	done     chan error
+	// metricsAddr is serve.metrics (/metrics, /debug/rules).
+	metricsAddr string
+	mu          sync.Mutex
+	out         bytes.Buffer
+	done        chan error
 }
 
 // logs returns everything the process printed so far.
@@ -75,9 +77,24 @@ func (f writerFunc) Write(b []byte) (int, error) { return f(b) }
 // waits for /health/ready and stops it (SIGTERM) when the test ends.
 func startPortcullis(t *testing.T, dir string, args ...string) *process {
 	t.Helper()
+	p := launchPortcullis(t, dir, args...)
+	p.waitReady(t)
+	return p
+}
+
+// launchPortcullis is startPortcullis without the wait for readiness.
+func launchPortcullis(t *testing.T, dir string, args ...string) *process {
+	t.Helper()
+	return launchBinary(t, binary, dir, args...)
+}
+
+// launchBinary is launchPortcullis for another build of portcullis (bin).
+func launchBinary(t *testing.T, bin, dir string, args ...string) *process {
+	t.Helper()
 	grpcPort, apiPort, metricsPort := freePort(t), freePort(t), freePort(t)
 	p := &process{grpcAddr: fmt.Sprintf("127.0.0.1:%d", grpcPort), apiAddr: fmt.Sprintf("127.0.0.1:%d", apiPort), done: make(chan error, 1)}
-	p.cmd = exec.Command(binary, args...)
+	p.metricsAddr = fmt.Sprintf("127.0.0.1:%d", metricsPort)
+	p.cmd = exec.Command(bin, args...)
 	p.cmd.Dir = dir
 	// If the test binary dies (timeout, ^C), the server dies with it.
 	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
@@ -105,13 +122,19 @@ func startPortcullis(t *testing.T, dir string, args ...string) *process {
 			t.Logf("portcullis output:\n%s", p.logs())
 		}
 	})
+	return p
+}
+
+// waitReady waits until /health/ready answers 200.
+func (p *process) waitReady(t *testing.T) {
+	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		resp, err := http.Get("http://" + p.apiAddr + "/health/ready")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
-				return p
+				return
 			}
 		}
 		select {

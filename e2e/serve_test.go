@@ -5,14 +5,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"google.golang.org/genproto/googleapis/rpc/code"
-	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 )
 
 const config = `
@@ -193,37 +191,9 @@ func TestHotReload(t *testing.T) {
 	}
 }
 
-func TestGracefulShutdown(t *testing.T) {
-	dir := setup(t, allowRules)
-	p := startPortcullis(t, dir, "serve", "--config", "config.yaml", "--drain", "300ms")
-	hc := healthpb.NewHealthClient(p.dial(t))
-	resp, err := hc.Check(context.Background(), &healthpb.HealthCheckRequest{Service: "envoy.service.auth.v3.Authorization"})
-	if err != nil || resp.Status != healthpb.HealthCheckResponse_SERVING {
-		t.Fatalf("health %v %v", resp, err)
-	}
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	// During the drain delay the server still answers, NOT_SERVING.
-	deadline := time.Now().Add(250 * time.Millisecond)
-	sawNotServing := false
-	for time.Now().Before(deadline) && !sawNotServing {
-		r, err := hc.Check(context.Background(), &healthpb.HealthCheckRequest{})
-		sawNotServing = err == nil && r.Status == healthpb.HealthCheckResponse_NOT_SERVING
-		time.Sleep(10 * time.Millisecond)
-	}
-	if !sawNotServing {
-		t.Error("health never reported NOT_SERVING while draining")
-	}
-	select {
-	case err := <-p.done:
-		if err != nil {
-			t.Fatalf("exit: %v\n%s", err, p.logs())
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("did not stop")
-	}
-}
+// The drain on SIGTERM is tested in lifecycle_test.go
+// (TestShutdownDrainsEveryListener): a drain that lasts until a second
+// signal replaced the 250ms window this test used to race.
 
 func TestInvalidRulesAtStartupExitNonZero(t *testing.T) {
 	dir := setup(t, "- id: bad\n  match: {url: 'https://api.test/<.*>', methods: [GET]}\n  authenticators: [{handler: jwtt}]\n  authorizer: {handler: allow}\n  mutators: [{handler: noop}]\n")
@@ -268,7 +238,7 @@ func TestQuickstartRunsWithoutConfig(t *testing.T) {
 }
 
 func TestVersion(t *testing.T) {
-	if out, code := run(t, ".", "version"); code != 0 || !strings.HasPrefix(out, "portcullis ") {
+	if out, code := run(t, ".", "version"); code != 0 || !strings.HasPrefix(out, "Version:") {
 		t.Fatalf("exit %d: %s", code, out)
 	}
 }

@@ -44,6 +44,11 @@ type FileSource struct {
 	// OnWatching, when set, is called once Run's file watches are in
 	// place: changes made after it are seen.
 	OnWatching func()
+	// Reload, when set, makes Run read the file repositories at once on
+	// every receive (SIGHUP), also where file events are not delivered
+	// (network file systems, a symlink's target in another directory).
+	// Reloads stay serialised with the watcher's.
+	Reload <-chan struct{}
 }
 
 type repo struct {
@@ -283,6 +288,8 @@ func (s *FileSource) Run(ctx context.Context, lastVersion string, apply ApplyFun
 			s.log.Warn("rule watcher error", zap.Error(err))
 		case <-fire:
 			fire = nil
+			lastVersion = s.reload(lastVersion, apply)
+		case <-s.Reload:
 			lastVersion = s.reload(lastVersion, apply)
 		}
 	}

@@ -1,7 +1,10 @@
 // Command portcullis is the Portcullis access decision service for Envoy:
 // `portcullis serve` runs the ext_authz gRPC server, `portcullis rules
 // validate` checks rule files, `portcullis config validate` checks the
-// service config, `portcullis version` prints the build.
+// service config, `portcullis version` prints the build, `portcullis
+// health` probes a running server, `portcullis credentials generate`
+// makes id_token signing keys and `portcullis control-plane` serves rule
+// files to every instance over xDS.
 package main
 
 import (
@@ -9,15 +12,11 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"runtime/debug"
 
 	"github.com/spf13/cobra"
 
 	"github.com/portcullis-authz/portcullis/rulestore"
 )
-
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
 
 func main() {
 	os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
@@ -46,21 +45,6 @@ func rootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(serveCmd(), rulesCmd(), configCmd(), versionCmd())
+	root.AddCommand(serveCmd(), rulesCmd(), configCmd(), versionCmd(), healthCmd(), credentialsCmd(), controlPlaneCmd())
 	return root
-}
-
-func versionCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:   "version",
-		Short: "Print the version",
-		Args:  cobra.NoArgs,
-		Run: func(cmd *cobra.Command, _ []string) {
-			v := version
-			if bi, ok := debug.ReadBuildInfo(); ok && v == "dev" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-				v = bi.Main.Version
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "portcullis %s\n", v)
-		},
-	}
 }

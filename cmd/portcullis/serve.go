@@ -2,13 +2,11 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io/fs"
 	"net"
 	"os"
 	"os/signal"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -21,6 +19,7 @@ import (
 	"github.com/portcullis-authz/portcullis/handlers/builtin"
 	"github.com/portcullis-authz/portcullis/pipeline"
 	"github.com/portcullis-authz/portcullis/rulestore"
+	"github.com/portcullis-authz/portcullis/rulestore/xds"
 )
 
 func serveCmd() *cobra.Command {
@@ -31,13 +30,15 @@ func serveCmd() *cobra.Command {
 		Short: "Run the ext_authz gRPC server and the HTTP API",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
-			defer stop()
-			return serve(ctx, configPath, drain)
+			signals := make(chan os.Signal, 4)
+			signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+			defer signal.Stop(signals)
+			return serve(cmd.Context(), configPath, drain, signals)
 		},
 	}
 	cmd.Flags().StringVarP(&configPath, "config", "c", "", "config file (YAML or JSON); without it the embedded quickstart runs")
-	cmd.Flags().DurationVar(&drain, "drain", 3*time.Second, "how long to report NOT_SERVING before stopping on SIGTERM")
+	cmd.Flags().DurationVar(&drain, "drain", 3*time.Second,
+		"on SIGTERM, how long readiness reports not ready (HTTP 503, gRPC NOT_SERVING) while every listener still answers, before the servers stop")
 	return cmd
 }
 
@@ -57,14 +58,20 @@ func loadConfig(path string) (cfg *rulestore.Config, warnings []string, rulesFS 
 	return cfg, warnings, qs, err
 }
 
-func serve(ctx context.Context, configPath string, drain time.Duration) error {
+// serve runs until SIGTERM or SIGINT arrives on signals (or ctx ends), then
+// shuts down in phases (see lifecycle); SIGHUP reloads (see reloader).
+func serve(ctx context.Context, configPath string, drain time.Duration, signals <-chan os.Signal) error {
 	cfg, warnings, rulesFS, err := loadConfig(configPath)
 	if err != nil {
 		return err
 	}
-	log, err := newLogger(cfg.Log)
+	zcfg, err := loggerConfig(cfg.Log)
 	if err != nil {
 		return fmt.Errorf("log.level: %w", err)
+	}
+	log, err := zcfg.Build()
+	if err != nil {
+		return fmt.Errorf("log: %w", err)
 	}
 	defer func() { _ = log.Sync() }()
 	if rulesFS != nil {
@@ -83,38 +90,65 @@ func serve(ctx context.Context, configPath string, drain time.Duration) error {
 	}
 
 	store := rulestore.NewStore(cfg.Pipeline(), reg, log.Named("rules"))
-	src, err := rulestore.NewFileSource(cfg.AccessRules.Repositories, rulesFS, log.Named("rules"))
+	xdsURL, fileRepos, err := splitRepositories(cfg.AccessRules.Repositories)
+	if err != nil {
+		return err
+	}
+	src, err := rulestore.NewFileSource(fileRepos, rulesFS, log.Named("rules"))
 	if err != nil {
 		return err
 	}
 	src.OnError = store.RecordFailure
 	src.OnUnchanged = store.Unchanged
+	rulesReload := make(chan struct{}, 1)
+	src.Reload = rulesReload
 	specs, version, err := src.Load()
-	if err == nil {
+	if err == nil && xdsURL == "" { // else the first set comes from the stream; readiness waits for it
 		err = store.Apply(specs, version)
 	}
 	if err != nil {
 		return fmt.Errorf("no valid rules, not starting: %w", err)
 	}
-	log.Info("rules loaded", zap.String("version", version), zap.Int("rules", len(specs)))
+	if xdsURL == "" {
+		log.Info("rules loaded", zap.String("version", version), zap.Int("rules", len(specs)))
+	}
 
+	// One readiness for every listener: the rules, the key sets rules use
+	// (required only if serve.readiness.require says so) and shutdown.
+	ready := authz.NewReadiness(store)
+	store.OnChange(func(*pipeline.Snapshot) { ready.Notify() })
+	ready.AddCheck(keySetsCheckName, keySetsCheck(deps, ready))
+	var stream *xds.Source
+	if xdsURL != "" {
+		if stream, err = newXDSSource(xdsURL, store, ready, log.Named("rules")); err != nil {
+			return err
+		}
+	}
+	ready.SetRequired(cfg.Serve.Readiness.RequiredKeys())
+
+	tlsOf, err := listenersTLS(cfg.Serve, log.Named("tls"))
+	if err != nil {
+		return err
+	}
 	metrics := authz.NewRegistry()
 	authz.RegisterRuleReloads(metrics, func() (uint64, uint64) { st := store.Status(); return st.Reloads, st.Failures })
-	checker := authz.NewChecker(store, log.Named("decision"), authz.NewMetrics(metrics))
+	authz.RegisterRulesVersion(metrics, store)
+	checker := authz.NewChecker(store, log.Named("decision"), authz.NewMetrics(metrics),
+		authz.WithBudget(cfg.Serve.CheckTimeout, cfg.Serve.DeadlineMargin))
 	grpcSrv := authz.NewGRPCServer(checker, log, authz.GRPCOptions{
 		Reflection:           cfg.Serve.GRPC.Reflection,
 		MaxRecvMsgSize:       cfg.Serve.GRPC.MaxRecvMsgSize,
 		MaxConcurrentStreams: cfg.Serve.GRPC.MaxConcurrentStreams,
 		NumStreamWorkers:     cfg.Serve.GRPC.NumStreamWorkers,
-		DrainDelay:           drain,
+		Readiness:            ready, // the drain delay is the lifecycle's, for every listener
+		TLS:                  tlsConfig(tlsOf["grpc"]),
 	})
 	grpcSrv.SetServing(true)
 	fwd, err := authz.NewForwardedTrust(cfg.Serve.API.Forwarded.TrustedProxies, cfg.Serve.API.Forwarded.Headers)
 	if err != nil {
 		return fmt.Errorf("serve.api.forwarded: %w", err)
 	}
-	var draining atomic.Bool
-	api := authz.NewAPIHandler(store, draining.Load, authz.APIOptions{PublicJWKS: deps.PublicJWKS,
+	api := authz.NewAPIHandler(store, nil, authz.APIOptions{PublicJWKS: deps.PublicJWKS, Readiness: ready,
 		Decisions: checker.Decisions(authz.DecisionsOptions{Forwarded: fwd})})
 	debug := authz.NewDebugHandler(metrics, store, func() any { return store.Status() })
 
@@ -128,24 +162,30 @@ func serve(ctx context.Context, configPath string, drain time.Duration) error {
 			}
 			return fmt.Errorf("serve.%s: %w", name, err)
 		}
-		lis[name] = l
+		lis[name] = tlsListener(name, l, tlsOf)
 		log.Info("listening", zap.String("server", name), zap.String("addr", l.Addr().String()))
 	}
 
-	g, gctx := errgroup.WithContext(ctx)
+	warnUnusedRequirements(log, cfg.Serve.Readiness.RequiredKeys(), deps, ready)
+
+	// Servers and background loops run until the lifecycle's "stopping"
+	// phase, not until the signal: they keep answering during the drain.
+	serveCtx, stopServers := context.WithCancel(context.Background())
+	defer stopServers()
+	g, gctx := errgroup.WithContext(serveCtx)
 	g.Go(func() error { return grpcSrv.Serve(gctx, lis["grpc"]) })
 	g.Go(func() error { return authz.ServeHTTP(gctx, lis["api"], api, log) })
 	g.Go(func() error { return authz.ServeHTTP(gctx, lis["metrics"], debug, log) })
 	g.Go(func() error { return src.Run(gctx, version, store.Apply) })
-	g.Go(func() error {
-		<-gctx.Done()
-		draining.Store(true)
-		log.Info("shutting down: draining")
-		return nil
-	})
-	if err := g.Wait(); err != nil && !errors.Is(err, context.Canceled) {
-		return err
+	if stream != nil {
+		g.Go(func() error { return stream.Run(gctx, store.Apply) })
 	}
-	log.Info("stopped")
-	return nil
+	for _, r := range tlsOf {
+		g.Go(func() error { return r.Run(gctx) })
+	}
+	g.Go(func() error { return ready.Watch(gctx, time.Second) })
+	lc := &lifecycle{log: log, ready: ready, drain: drain, signals: signals, reload: (&reloader{
+		log: log, configPath: configPath, running: cfg, level: zcfg.Level, ready: ready, rules: rulesReload,
+	}).reload}
+	return lc.run(ctx, g, gctx, stopServers)
 }

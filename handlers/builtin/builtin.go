@@ -5,7 +5,9 @@ package builtin
 
 import (
 	"context"
+	"sort"
 	"sync"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -156,4 +158,63 @@ func Register(r *pipeline.Registry, d *Deps) {
 	pipeline.RegisterErrorHandler(r, "json", errjson.New)
 	pipeline.RegisterErrorHandler(r, "redirect", redirect.New)
 	pipeline.RegisterErrorHandler(r, "www_authenticate", wwwauthenticate.New)
+}
+
+// Key set uses reported by KeySet.Use.
+const (
+	// KeySetVerify: a jwt authenticator's jwks_urls entry.
+	KeySetVerify = "verify"
+	// KeySetSign: an id_token mutator's jwks_url.
+	KeySetSign = "sign"
+)
+
+// KeySet is the state of one key set the rules in force use, as
+// /health/ready reports it. It never holds key material.
+type KeySet struct {
+	// URL locates the set, without user info, query or fragment.
+	URL string `json:"url"`
+	// Use is KeySetVerify or KeySetSign.
+	Use string `json:"use"`
+	// State is "present" (loaded, last fetch succeeded), "stale" (the last
+	// good keys serve while fetches fail) or "missing" (no usable keys).
+	State string `json:"state"`
+	// Keys is the number of usable keys.
+	Keys int `json:"keys"`
+	// LastSuccess is when the set last loaded (absent when never).
+	LastSuccess *time.Time `json:"last_success,omitempty"`
+	// Error is the last fetch error, absent after a success.
+	Error string `json:"error,omitempty"`
+}
+
+// KeySets returns the state of every key set a rule in force registered:
+// the jwt verification sets of the shared JWKS cache and the id_token
+// signing sets, sorted by URL then use. It only reads, never fetches.
+func (d *Deps) KeySets() []KeySet {
+	var out []KeySet
+	add := func(url, use, state string, keys int, ok time.Time, err error) {
+		ks := KeySet{URL: url, Use: use, State: state, Keys: keys}
+		if !ok.IsZero() {
+			ks.LastSuccess = &ok
+		}
+		switch {
+		case err != nil:
+			ks.Error = err.Error()
+		case state == jwks.StateMissing:
+			ks.Error = "not fetched yet"
+		}
+		out = append(out, ks)
+	}
+	for _, s := range d.JWKS.States() {
+		add(s.URL, KeySetVerify, s.State, s.Keys, s.LastSuccess, s.LastError)
+	}
+	for _, s := range d.IDTokens.States() {
+		add(s.URL, KeySetSign, s.State, s.Keys, s.LastSuccess, s.LastError)
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		if out[i].URL != out[j].URL {
+			return out[i].URL < out[j].URL
+		}
+		return out[i].Use < out[j].Use
+	})
+	return out
 }

@@ -10,7 +10,10 @@
 // tokens are cached until 90% of their ttl under a key that covers every
 // input of the token. A set holding a symmetric (HS*) key fails to load: a
 // shared secret cannot be published, and a receiver holding it could mint
-// tokens itself.
+// tokens itself. A key set that cannot be fetched when its first rule is
+// built (endpoint down, file not mounted yet) does not fail the rule: the
+// rule answers 503 id_token_keys_unavailable until Signers.Run, retrying
+// with backoff, has loaded it.
 //
 // Receivers must pin both the gateway's issuer and their own audience: a
 // minted token replayed to the gateway, or to another service that trusts

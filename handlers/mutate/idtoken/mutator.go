@@ -36,8 +36,9 @@ type Mutator struct {
 }
 
 // New validates c, compiles the claims template and loads (or shares) the
-// key set at jwks_url through signers. An unreachable key set, or one
-// without an asymmetric private key, is an error: the rule does not load.
+// key set at jwks_url through signers. A key set that cannot be fetched
+// yet does not fail the rule (see Signers); one without an asymmetric
+// private key is an error: the rule does not load.
 func New(c Config, signers *Signers) (pipeline.Mutator, error) {
 	if signers == nil {
 		return nil, errors.New("id_token: no Signers registry")
@@ -81,6 +82,8 @@ func New(c Config, signers *Signers) (pipeline.Mutator, error) {
 // same inputs with the same key or mints a new one, and sets the header,
 // replacing any value set before (the front door overwrites the client's
 // copy). Errors fail the request closed:
+//   - 503 id_token_keys_unavailable: the key set could not be fetched
+//     since the rule was loaded (Run keeps retrying);
 //   - 503 id_token_signer_unavailable: the key set has failed to refresh
 //     for longer than Options.MaxStale;
 //   - 500 id_token_claims_template / id_token_claims_invalid: the
@@ -94,6 +97,9 @@ func New(c Config, signers *Signers) (pipeline.Mutator, error) {
 func (m *Mutator) Mutate(_ context.Context, _ *pipeline.Request, s *pipeline.Session) error {
 	now := m.signers.now()
 	st := m.src.state.Load()
+	if st.keys == nil {
+		return pipeline.Unavailable("id_token_keys_unavailable", "id_token signing keys have not loaded yet", st.lastErr)
+	}
 	if !st.usable(now, m.signers.maxStale) {
 		return pipeline.Unavailable("id_token_signer_unavailable", "id_token signing keys are unavailable", st.lastErr)
 	}

@@ -256,9 +256,11 @@ func TestNewRejectsMissingSigners(t *testing.T) {
 	}
 }
 
+// TestNewRejectsUnloadableKeys: a key set that is read but cannot sign is
+// a configuration error, and the rule does not load. (A set that cannot be
+// read yet is retried instead: TestUnavailableKeySetLoadsLater.)
 func TestNewRejectsUnloadableKeys(t *testing.T) {
 	tests := []struct{ name, url, want string }{
-		{"missing file", "file:///nonexistent/jwks.json", "jwks_url: read jwks"},
 		{"symmetric key set", "", "jwks_url: keys[0]"},
 		{"no private key", "", "no asymmetric private signing key"},
 		{"invalid config", "ftp://keys", `jwks_url: unsupported scheme "ftp"`},

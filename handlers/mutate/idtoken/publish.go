@@ -32,7 +32,11 @@ func (s *Signers) PublicJWKS() ([]byte, error) {
 	}
 	byKID := map[string]published{}
 	for _, src := range srcs {
-		for _, k := range src.state.Load().keys.public {
+		keys := src.state.Load().keys
+		if keys == nil {
+			continue // never loaded: nothing to publish yet
+		}
+		for _, k := range keys.public {
 			kid := k.KeyID()
 			if prev, dup := byKID[kid]; dup {
 				if !jwk.Equal(prev.key, k) {

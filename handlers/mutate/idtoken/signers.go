@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -24,6 +25,10 @@ const (
 	DefaultMaxStale = time.Hour
 	// DefaultFetchTimeout bounds one load of one key set.
 	DefaultFetchTimeout = 10 * time.Second
+	// DefaultRetryMin and DefaultRetryMax bound the backoff between
+	// attempts to load a key set that has never loaded.
+	DefaultRetryMin = time.Second
+	DefaultRetryMax = time.Minute
 )
 
 // Options configure a Signers.
@@ -40,6 +45,10 @@ type Options struct {
 	MaxStale time.Duration
 	// FetchTimeout bounds one load of one key set (default 10s).
 	FetchTimeout time.Duration
+	// RetryMin and RetryMax bound the exponential backoff (with jitter)
+	// between Run's attempts to load a key set that could not be fetched
+	// when its first rule was built (defaults 1s and 1m).
+	RetryMin, RetryMax time.Duration
 	// CacheMaxBytes bounds the minted-token cache (default 32 MiB).
 	CacheMaxBytes int64
 	// Now is the clock (default time.Now); tests inject one.
@@ -61,8 +70,12 @@ type Signers struct {
 	interval time.Duration
 	maxStale time.Duration
 	timeout  time.Duration
+	retryMin time.Duration
+	retryMax time.Duration
 	now      func() time.Time
 	cache    *tokenCache
+	// wake tells Run that a key set is missing and needs retries.
+	wake chan struct{}
 
 	mu      sync.Mutex
 	sources map[string]weak.Pointer[source]
@@ -73,7 +86,8 @@ type Signers struct {
 func NewSigners(o Options) *Signers {
 	s := &Signers{
 		client: o.Client, log: o.Logger, interval: o.RefreshInterval, maxStale: o.MaxStale,
-		timeout: o.FetchTimeout, now: o.Now, sources: map[string]weak.Pointer[source]{},
+		timeout: o.FetchTimeout, retryMin: o.RetryMin, retryMax: o.RetryMax, now: o.Now,
+		sources: map[string]weak.Pointer[source]{}, wake: make(chan struct{}, 1),
 	}
 	if s.log == nil {
 		s.log = zap.NewNop()
@@ -88,6 +102,13 @@ func NewSigners(o Options) *Signers {
 	if s.timeout <= 0 {
 		s.timeout = DefaultFetchTimeout
 	}
+	if s.retryMin <= 0 {
+		s.retryMin = DefaultRetryMin
+	}
+	if s.retryMax <= 0 {
+		s.retryMax = DefaultRetryMax
+	}
+	s.retryMax = max(s.retryMax, s.retryMin)
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -102,12 +123,21 @@ func NewSigners(o Options) *Signers {
 type source struct {
 	loc   jwksLocation
 	state atomic.Pointer[sourceState]
+
+	// tries and nextTry schedule the retries of a source that has no keys
+	// yet. They are set before the source is published and only Run's
+	// goroutine touches them afterwards.
+	tries   int
+	nextTry time.Time
 }
 
 // sourceState is immutable once published.
 type sourceState struct {
-	keys *keySet
-	sum  [32]byte // sha256 of the document the keys came from
+	// keys is nil while the set has never loaded: the mutators using it
+	// answer 503 id_token_keys_unavailable and Run retries.
+	keys     *keySet
+	sum      [32]byte  // sha256 of the document the keys came from
+	loadedAt time.Time // when keys were last loaded or confirmed unchanged
 	// failingSince is when refreshes started failing; zero while the last
 	// refresh succeeded.
 	failingSince time.Time
@@ -116,12 +146,21 @@ type sourceState struct {
 
 // usable reports whether the keys may still sign at now.
 func (st *sourceState) usable(now time.Time, maxStale time.Duration) bool {
-	return st.failingSince.IsZero() || now.Sub(st.failingSince) < maxStale
+	return st.keys != nil && (st.failingSince.IsZero() || now.Sub(st.failingSince) < maxStale)
 }
 
 // source returns the registered source for loc, loading it first if no
-// live mutator holds it. A first load that fails is an error: a rule whose
-// keys cannot be loaded does not compile.
+// live mutator holds it.
+//
+// A key set that cannot be fetched (endpoint down, not found, file absent)
+// does not fail the rule: Oathkeeper resolves it when a request needs it,
+// and a rule set refused at start-up for that reason would crash-loop a
+// pod while its identity provider starts. The source is registered without
+// keys, its mutators answer 503 id_token_keys_unavailable, Run retries
+// with backoff, and one warning says so. A set that is fetched but cannot
+// sign (not a JWKS, a symmetric key, no private key) is a configuration
+// error no retry fixes: the rule does not load. So is a document over the
+// size limit.
 func (s *Signers) source(loc jwksLocation) (*source, error) {
 	s.mu.Lock()
 	if src := s.sources[loc.raw].Value(); src != nil {
@@ -129,27 +168,61 @@ func (s *Signers) source(loc jwksLocation) (*source, error) {
 		return src, nil
 	}
 	s.mu.Unlock()
+	if loc.path == "" && s.client == nil {
+		return nil, errNoClient
+	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), s.timeout)
 	defer cancel()
-	data, err := s.fetch(ctx, loc)
-	if err != nil {
-		return nil, err
-	}
-	keys, err := parseKeySet(data)
-	if err != nil {
-		return nil, err
-	}
 	src := &source{loc: loc}
-	src.state.Store(&sourceState{keys: keys, sum: sha256.Sum256(data)})
+	data, fetchErr := s.fetch(ctx, loc)
+	if errors.Is(fetchErr, errFileTooLarge) || errors.Is(fetchErr, outbound.ErrBodyTooLarge) {
+		return nil, fetchErr // read, and not a key set: configuration, like a parse error
+	}
+	if fetchErr != nil {
+		src.state.Store(&sourceState{failingSince: s.now(), lastErr: fetchErr})
+		src.tries, src.nextTry = 1, time.Now().Add(s.backoff(1))
+	} else {
+		keys, err := parseKeySet(data)
+		if err != nil {
+			return nil, err
+		}
+		src.state.Store(&sourceState{keys: keys, sum: sha256.Sum256(data), loadedAt: s.now()})
+	}
 
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if other := s.sources[loc.raw].Value(); other != nil {
+		s.mu.Unlock()
 		return other, nil // a concurrent New won the race; share its keys
 	}
 	s.sources[loc.raw] = weak.Make(src)
+	s.mu.Unlock()
+	if fetchErr != nil {
+		s.log.Warn("id_token signing keys unavailable; rules using them answer 503 id_token_keys_unavailable until they load, retrying in the background",
+			zap.String("jwks_url", redactURL(loc)), zap.Error(fetchErr))
+		s.signal()
+	}
 	return src, nil
+}
+
+// signal wakes Run without blocking.
+func (s *Signers) signal() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// backoff returns the delay before retry number tries+1 of a missing key
+// set: RetryMin doubled per failed try, capped at RetryMax, plus up to 10%
+// jitter so that replicas do not retry in lockstep.
+func (s *Signers) backoff(tries int) time.Duration {
+	d := s.retryMin
+	for i := 1; i < tries && d < s.retryMax; i++ {
+		d *= 2
+	}
+	d = min(d, s.retryMax)
+	return d + rand.N(d/10+1)
 }
 
 // live returns the registered sources still held by a mutator and forgets
@@ -168,20 +241,54 @@ func (s *Signers) live() []*source {
 	return out
 }
 
-// Run re-reads every live key set each RefreshInterval until ctx is done,
-// then returns nil. A failed refresh keeps the last good keys for MaxStale.
-// Run is optional; start it once, from the process that owns Signers.
+// Run re-reads every live key set each RefreshInterval, and retries the
+// sets that never loaded with backoff between RetryMin and RetryMax, until
+// ctx is done, then returns nil. A failed refresh keeps the last good keys
+// for MaxStale. Without Run, a set that could not be fetched when its
+// first rule was built never loads; start Run once, from the process that
+// owns Signers.
 func (s *Signers) Run(ctx context.Context) error {
 	t := time.NewTicker(s.interval)
 	defer t.Stop()
+	retry := time.NewTimer(s.retryMissing(ctx))
+	defer retry.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
 			s.refreshAll(ctx)
+		case <-s.wake:
+		case <-retry.C:
+		}
+		retry.Reset(s.retryMissing(ctx))
+	}
+}
+
+// retryMissing tries to load every live source without keys whose retry is
+// due, and returns the time until the next one is.
+func (s *Signers) retryMissing(ctx context.Context) time.Duration {
+	wait := s.interval
+	for _, src := range s.live() {
+		if src.state.Load().keys != nil {
+			continue
+		}
+		if d := time.Until(src.nextTry); d > 0 {
+			wait = min(wait, d)
+			continue
+		}
+		if ctx.Err() != nil {
+			return wait
+		}
+		s.refresh(ctx, src)
+		if src.state.Load().keys == nil {
+			src.tries++
+			d := s.backoff(src.tries)
+			src.nextTry = time.Now().Add(d)
+			wait = min(wait, d)
 		}
 	}
+	return wait
 }
 
 // refreshAll refreshes the live sources one after the other, so a refresh
@@ -198,7 +305,9 @@ func (s *Signers) refreshAll(ctx context.Context) {
 // refresh loads src again. An unchanged document keeps its parsed keys (and
 // so the cached tokens); a changed one replaces them; a failure, including a
 // document without a usable private key, keeps the old keys and starts the
-// MaxStale clock.
+// MaxStale clock. A source that never loaded logged its outage when it was
+// registered: its failed retries log at debug level only, and its first
+// load says so once.
 func (s *Signers) refresh(ctx context.Context, src *source) {
 	old := src.state.Load()
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
@@ -206,10 +315,14 @@ func (s *Signers) refresh(ctx context.Context, src *source) {
 	data, err := s.fetch(ctx, src.loc)
 	var keys *keySet
 	if err == nil {
-		if sum := sha256.Sum256(data); sum == old.sum {
+		if sum := sha256.Sum256(data); old.keys != nil && sum == old.sum {
 			keys = old.keys
 		} else if keys, err = parseKeySet(data); err == nil {
-			s.log.Info("id_token signing keys reloaded", zap.String("jwks_url", redactURL(src.loc)), zap.String("kid", keys.signer.kid))
+			msg := "id_token signing keys reloaded"
+			if old.keys == nil {
+				msg = "id_token signing keys loaded; rules using them sign again"
+			}
+			s.log.Info(msg, zap.String("jwks_url", redactURL(src.loc)), zap.String("kid", keys.signer.kid))
 		}
 	}
 	if err != nil {
@@ -219,11 +332,15 @@ func (s *Signers) refresh(ctx context.Context, src *source) {
 			next.failingSince = s.now()
 		}
 		src.state.Store(&next)
+		if old.keys == nil {
+			s.log.Debug("id_token signing keys still unavailable", zap.String("jwks_url", redactURL(src.loc)), zap.Error(err))
+			return
+		}
 		s.log.Warn("id_token signing keys refresh failed; keeping the last good keys",
 			zap.String("jwks_url", redactURL(src.loc)), zap.Time("failing_since", next.failingSince), zap.Error(err))
 		return
 	}
-	src.state.Store(&sourceState{keys: keys, sum: sha256.Sum256(data)})
+	src.state.Store(&sourceState{keys: keys, sum: sha256.Sum256(data), loadedAt: s.now()})
 }
 
 // errNoClient is returned for an http(s) source when Options.Client is nil.

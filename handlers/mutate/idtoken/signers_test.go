@@ -13,12 +13,12 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/lestrrat-go/jwx/v2/jwa"
 	"github.com/lestrrat-go/jwx/v2/jws"
 
 	"github.com/portcullis-authz/portcullis/handlers/internal/outbound"
+	"github.com/portcullis-authz/portcullis/pipeline"
 )
 
 // publicMembers lists, per kty, every member a published key may carry
@@ -149,10 +149,13 @@ func TestHTTPJWKSLoadsThroughOutbound(t *testing.T) {
 		body    []byte
 		query   string
 		wantErr string
+		// wantMissing: the rule loads without keys, Mutate answers 503
+		// and States reports the fetch error.
+		wantMissing string
 	}{
 		{name: "http to loopback", status: 200, body: doc},
 		{name: "https", tls: true, status: 200, body: doc},
-		{name: "non-200 answer", status: 404, body: []byte("nope"), query: "?token=s3cr3t", wantErr: "status 404"},
+		{name: "non-200 answer: retried later", status: 404, body: []byte("nope"), query: "?token=s3cr3t", wantMissing: "status 404"},
 		{name: "not a key set", status: 200, body: []byte("<html>"), wantErr: "parse jwks"},
 		{name: "body over the outbound limit", status: 200, body: []byte(strings.Repeat(" ", 4096)), wantErr: "response body too large"},
 	}
@@ -185,6 +188,20 @@ func TestHTTPJWKSLoadsThroughOutbound(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			if tt.wantMissing != "" {
+				err := m.Mutate(context.Background(), &pipeline.Request{}, &pipeline.Session{Subject: "alice"})
+				if pipeline.StatusOf(err) != http.StatusServiceUnavailable || pipeline.ReasonOf(err, "") != "id_token_keys_unavailable" {
+					t.Fatalf("Mutate = %v, want 503 id_token_keys_unavailable", err)
+				}
+				st := s.States()
+				if len(st) != 1 || st[0].State != StateMissing || st[0].LastError == nil || !strings.Contains(st[0].LastError.Error(), tt.wantMissing) {
+					t.Fatalf("States = %+v, want missing with %q", st, tt.wantMissing)
+				}
+				if strings.Contains(st[0].URL+st[0].LastError.Error(), "s3cr3t") {
+					t.Fatalf("state leaks the query: %+v", st[0])
+				}
+				return
+			}
 			verify(t, s, clk, bearer(t, mutate(t, m.(*Mutator), "alice", nil)), testIssuer)
 			// A second rule naming the same jwks_url shares the loaded set
 			// while the first mutator is alive. Signers holds key sets
@@ -204,16 +221,6 @@ func TestHTTPJWKSLoadsThroughOutbound(t *testing.T) {
 func TestHTTPJWKSNeedsAClient(t *testing.T) {
 	_, err := New(Config{IssuerURL: testIssuer, JWKSURL: "http://127.0.0.1:1/jwks"}, NewSigners(Options{}))
 	if err == nil || !strings.Contains(err.Error(), "no outbound client") {
-		t.Fatalf("err = %v", err)
-	}
-}
-
-func TestUnreachableJWKSFailsAtLoad(t *testing.T) {
-	srv := httptest.NewServer(http.NotFoundHandler())
-	u := srv.URL
-	srv.Close()
-	s := NewSigners(Options{Client: outbound.New(outbound.Options{Timeout: time.Second})})
-	if _, err := New(Config{IssuerURL: testIssuer, JWKSURL: u + "/jwks"}, s); err == nil || !strings.Contains(err.Error(), "jwks_url: fetch jwks") {
 		t.Fatalf("err = %v", err)
 	}
 }
