@@ -24,19 +24,26 @@ type Observer interface {
 }
 
 // Checker runs checks and logs decisions. It is shared by the gRPC and HTTP
-// front doors.
+// front doors, and runs every check under its deadline budget (WithBudget).
 type Checker struct {
 	snaps Snapshots
 	log   *zap.Logger
 	obs   Observer
+
+	timeout, margin time.Duration // the budget
 }
 
-// NewChecker returns a Checker. obs may be nil.
-func NewChecker(snaps Snapshots, log *zap.Logger, obs Observer) *Checker {
+// NewChecker returns a Checker. obs may be nil. Without WithBudget, checks
+// run under DefaultCheckTimeout and DefaultDeadlineMargin.
+func NewChecker(snaps Snapshots, log *zap.Logger, obs Observer, opts ...CheckerOption) *Checker {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	return &Checker{snaps: snaps, log: log, obs: obs}
+	c := &Checker{snaps: snaps, log: log, obs: obs, timeout: DefaultCheckTimeout, margin: DefaultDeadlineMargin}
+	for _, o := range opts {
+		o(c)
+	}
+	return c
 }
 
 // Decide runs r through the current snapshot; a request that could not be
@@ -52,6 +59,9 @@ func (c *Checker) Decide(ctx context.Context, r *pipeline.Request, malformed err
 		d.Duration = time.Since(start)
 	} else {
 		d = snap.Execute(ctx, r)
+	}
+	if snap != nil {
+		d.RulesVersion = snap.Version
 	}
 	return d
 }
@@ -70,14 +80,23 @@ func (c *Checker) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.
 	return envoy.ToCheckResponse(&d), nil
 }
 
-// final decides, fails closed on a decision that cannot be put on the wire
-// (a mutation Envoy would reject, or a header value that would smuggle
-// another header), and logs the outcome once. Both front doors use it.
+// final decides under the check budget, fails closed on a decision that
+// cannot be put on the wire (a mutation Envoy would reject, or a header
+// value that would smuggle another header), and logs the outcome once.
+// Both front doors use it.
+//
+// Handlers stop waiting when the budget's context ends (every remote call
+// and wait takes its deadline from it), and the pipeline then answers 503
+// with reason deadline, so the answer is sent while the caller still
+// listens.
 func (c *Checker) final(ctx context.Context, r *pipeline.Request, malformed error) pipeline.Decision {
+	b := c.budget(ctx)
+	defer b.release()
+	ctx = b
 	d := c.Decide(ctx, r, malformed)
 	if verr := envoy.ValidateDecision(&d); verr != nil {
 		rd := c.snaps.Current().Reject(ctx, r, pipeline.Internal("invalid_mutation", "decision cannot be encoded", verr))
-		rd.RuleID, rd.Subject, rd.Duration = d.RuleID, d.Subject, d.Duration
+		rd.RuleID, rd.Subject, rd.Duration, rd.RulesVersion = d.RuleID, d.Subject, d.Duration, d.RulesVersion
 		d = rd
 	}
 	c.record(r, &d)
@@ -110,6 +129,7 @@ func (c *Checker) record(r *pipeline.Request, d *pipeline.Decision) {
 	fields := []zap.Field{
 		zap.String("decision", decision),
 		zap.String("rule_id", d.RuleID),
+		zap.String("rules_version", d.RulesVersion),
 		zap.String("reason", d.Reason),
 		zap.Int("status", status),
 		zap.Duration("duration", d.Duration),

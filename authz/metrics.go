@@ -65,6 +65,27 @@ func RegisterRuleReloads(reg prometheus.Registerer, counts func() (reloads, fail
 	)
 }
 
+// RegisterRulesVersion exports portcullis_rules_version_info{version} 1
+// for the rule snapshot in force (a file hash, or the control plane's
+// version with an xds:// repository), read at scrape time; absent before
+// the first load. Comparing it across instances shows a fleet converged.
+func RegisterRulesVersion(reg prometheus.Registerer, snaps Snapshots) {
+	reg.MustRegister(rulesVersion{snaps})
+}
+
+var rulesVersionDesc = prometheus.NewDesc("portcullis_rules_version_info",
+	"The version of the rule set in force (always 1).", []string{"version"}, nil)
+
+type rulesVersion struct{ snaps Snapshots }
+
+func (rulesVersion) Describe(ch chan<- *prometheus.Desc) { ch <- rulesVersionDesc }
+
+func (c rulesVersion) Collect(ch chan<- prometheus.Metric) {
+	if s := c.snaps.Current(); s != nil {
+		ch <- prometheus.MustNewConstMetric(rulesVersionDesc, prometheus.GaugeValue, 1, s.Version)
+	}
+}
+
 // NewRegistry returns a Prometheus registry with the Go and process
 // collectors.
 func NewRegistry() *prometheus.Registry {

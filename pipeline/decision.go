@@ -32,4 +32,8 @@ type Decision struct {
 	Err error
 	// Duration is the time Execute took.
 	Duration time.Duration
+	// RulesVersion is the version of the rule snapshot that decided (a
+	// file hash or the control plane's version), for the decision log; ""
+	// when no rules were loaded. The caller sets it.
+	RulesVersion string
 }

@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap"
 	rpcstatus "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc"
+	grpcbackoff "google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
@@ -131,6 +132,12 @@ func (s *Source) Run(ctx context.Context, apply rulestore.ApplyFunc) error {
 		// Pings find a control plane that vanished without closing the
 		// connection (a partition, a killed node) within ~40s.
 		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 30 * time.Second, Timeout: 10 * time.Second, PermitWithoutStream: true}),
+		// The channel's own reconnection follows the same bounds, so a
+		// control plane back after a long outage is found within
+		// MaxBackoff, not gRPC's default two minutes.
+		grpc.WithConnectParams(grpc.ConnectParams{Backoff: grpcbackoff.Config{
+			BaseDelay: s.o.MinBackoff, Multiplier: 2, Jitter: 0.2, MaxDelay: s.o.MaxBackoff,
+		}, MinConnectTimeout: 20 * time.Second}),
 		grpc.WithUserAgent("portcullis"))
 	if err != nil {
 		return fmt.Errorf("%s: %w", s.url, err)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 	"google.golang.org/grpc"
 
@@ -51,7 +52,7 @@ func (cp *controlPlane) eventsOf(node string) chan xdsserver.Event {
 	return ch
 }
 
-func startControlPlane(t *testing.T, addr string) *controlPlane {
+func startControlPlane(t testing.TB, addr string) *controlPlane {
 	t.Helper()
 	lis, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -78,7 +79,7 @@ func startControlPlane(t *testing.T, addr string) *controlPlane {
 }
 
 // event waits for the next ACK or NACK of node.
-func (cp *controlPlane) event(t *testing.T, node string) xdsserver.Event {
+func (cp *controlPlane) event(t testing.TB, node string) xdsserver.Event {
 	t.Helper()
 	select {
 	case e := <-cp.eventsOf(node):
@@ -89,7 +90,7 @@ func (cp *controlPlane) event(t *testing.T, node string) xdsserver.Event {
 	return xdsserver.Event{}
 }
 
-func (cp *controlPlane) publish(t *testing.T, def xdsserver.Set, clusters map[string]xdsserver.Set) {
+func (cp *controlPlane) publish(t testing.TB, def xdsserver.Set, clusters map[string]xdsserver.Set) {
 	t.Helper()
 	if err := cp.SetRules(context.Background(), def, clusters); err != nil {
 		t.Fatal(err)
@@ -122,11 +123,18 @@ var pipelineConfig = pipeline.Config{
 	ErrorHandlers:  map[string]pipeline.HandlerConfig{"json": {Enabled: true}},
 }
 
-func startNode(t *testing.T, url string, o xds.Options) *node {
+func startNode(t testing.TB, url string, o xds.Options) *node {
 	t.Helper()
-	target, _ := strings.CutPrefix(url, "xds://")
+	target, _, err := xds.ParseURL(url)
+	if err != nil {
+		t.Fatal(err)
+	}
 	o.MinBackoff, o.MaxBackoff = 10*time.Millisecond, 50*time.Millisecond
-	src, err := xds.NewWithOptions(url, target, o, zaptest.NewLogger(t))
+	log := zaptest.NewLogger(t)
+	if _, bench := t.(*testing.B); bench {
+		log = zap.NewNop()
+	}
+	src, err := xds.NewWithOptions(url, target, o, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,7 +163,7 @@ func startNode(t *testing.T, url string, o xds.Options) *node {
 }
 
 // waitApplied waits until the node's store publishes version.
-func (n *node) waitApplied(t *testing.T, version string) {
+func (n *node) waitApplied(t testing.TB, version string) {
 	t.Helper()
 	timeout := time.After(wait)
 	for {

@@ -62,11 +62,17 @@ type Server struct {
 	xds   serverv3.Server
 	m     metrics
 
-	mu       sync.Mutex
+	// pub serialises what reaches the cache: the sets and the clusters
+	// with open streams. It is never held by a stream's own callbacks
+	// that the cache waits on (onResponse), so a publish that hands a
+	// response to a stream cannot wait on that stream.
+	pub      sync.Mutex
 	def      *ruleSnapshot
 	clusters map[string]*ruleSnapshot
 	live     map[string]int // cache key (cluster) → open streams
-	streams  map[int64]*streamState
+
+	mu      sync.Mutex // guards streams
+	streams map[int64]*streamState
 }
 
 type streamState struct {
@@ -109,8 +115,8 @@ func (clusterHash) ID(n *corev3.Node) string { return n.GetCluster() }
 // nodes of cluster c. It replaces the previous sets whole: a cluster
 // missing from clusters falls back to def.
 func (s *Server) SetRules(ctx context.Context, def Set, clusters map[string]Set) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.pub.Lock()
+	defer s.pub.Unlock()
 	s.def = reuse(s.def, def)
 	next := make(map[string]*ruleSnapshot, len(clusters))
 	for c, set := range clusters {
@@ -168,9 +174,9 @@ func (s *Server) onOpen(ctx context.Context, id int64, _ string) error {
 
 func (s *Server) onClosed(id int64, _ *corev3.Node) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	st := s.streams[id]
 	delete(s.streams, id)
+	s.mu.Unlock()
 	if st == nil || !st.subscribe {
 		return
 	}
@@ -178,6 +184,8 @@ func (s *Server) onClosed(id int64, _ *corev3.Node) {
 	s.log.Info("node disconnected", zap.String("node", st.ID), zap.String("cluster", st.Cluster), zap.String("acked", st.Acked))
 	// Forget a cluster nobody asks for any more, so that names sent by
 	// clients cannot grow the cache without bound.
+	s.pub.Lock()
+	defer s.pub.Unlock()
 	if s.live[st.key]--; s.live[st.key] == 0 {
 		delete(s.live, st.key)
 		s.cache.ClearSnapshot(st.key)
@@ -207,8 +215,9 @@ func (s *Server) onRequest(id int64, req *discoveryv3.DiscoveryRequest) error {
 		return nil
 	}
 	if !st.subscribe {
-		s.subscribe(st, req)
+		key := s.subscribe(st, req)
 		s.mu.Unlock()
+		s.watch(key)
 		return nil
 	}
 	if req.GetResponseNonce() == "" || req.GetResponseNonce() != st.nonce {
@@ -238,9 +247,9 @@ func (s *Server) onRequest(id int64, req *discoveryv3.DiscoveryRequest) error {
 	return nil
 }
 
-// subscribe records a stream's first request and makes sure its
-// cluster has a snapshot before the cache looks for one.
-func (s *Server) subscribe(st *streamState, req *discoveryv3.DiscoveryRequest) {
+// subscribe records a stream's first request and returns its cache key.
+// s.mu is held.
+func (s *Server) subscribe(st *streamState, req *discoveryv3.DiscoveryRequest) string {
 	st.subscribe = true
 	st.ID, st.Cluster = req.GetNode().GetId(), req.GetNode().GetCluster()
 	st.Acked = req.GetVersionInfo()
@@ -248,9 +257,18 @@ func (s *Server) subscribe(st *streamState, req *discoveryv3.DiscoveryRequest) {
 	s.m.streams.Inc()
 	s.log.Info("node connected", zap.String("node", st.ID), zap.String("cluster", st.Cluster),
 		zap.String("peer", st.Peer), zap.String("version", st.Acked))
-	s.live[st.key]++
-	if s.live[st.key] == 1 && s.def != nil {
-		// An error here only means ctx ended: nothing was waiting yet.
-		_ = s.cache.SetSnapshot(context.Background(), st.key, s.snapshotFor(st.key))
+	return st.key
+}
+
+// watch counts a stream of cluster key and makes sure the cluster has a
+// snapshot before the cache looks for one.
+func (s *Server) watch(key string) {
+	s.pub.Lock()
+	defer s.pub.Unlock()
+	s.live[key]++
+	if s.live[key] == 1 && s.def != nil {
+		// Nothing waits on this key yet, so nothing is sent and it
+		// cannot fail.
+		_ = s.cache.SetSnapshot(context.Background(), key, s.snapshotFor(key))
 	}
 }

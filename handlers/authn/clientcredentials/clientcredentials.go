@@ -25,7 +25,8 @@ type Config struct {
 	// client that may not have it.
 	RequiredScope []string `json:"required_scope"`
 	// Retry bounds the grant: give_up_after is the deadline of all
-	// attempts (default 1s), max_delay the longest pause between them.
+	// attempts (default 150ms, or timeout when longer), max_delay the
+	// longest pause between them. The check's deadline bounds it too.
 	Retry remotecall.RetryConfig `json:"retry"`
 	// Cache reuses issued tokens, so a known client is not re-checked
 	// until its token (or cache.ttl) expires.
@@ -56,6 +57,10 @@ func (c *Config) Validate() error {
 		if strings.TrimSpace(s) == "" || strings.ContainsAny(s, " \t\r\n") {
 			errs = append(errs, fmt.Errorf("required_scope[%d]: invalid scope %q", i, s))
 		}
+	}
+	if c.Retry.GiveUpAfter == 0 && c.Timeout >= 0 {
+		// The grant, retries included, fits the default check budget.
+		c.Retry.GiveUpAfter = pipeline.Duration(max(remotecall.DefaultCallTimeout, c.Timeout.Std()))
 	}
 	if err := c.Retry.Validate("retry", c.Timeout.Std()); err != nil {
 		errs = append(errs, err)

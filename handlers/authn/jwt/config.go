@@ -12,9 +12,12 @@ import (
 	"github.com/portcullis-authz/portcullis/pipeline"
 )
 
-// Limits and defaults of the config.
+// Limits and defaults of the config. DefaultJWKSMaxWait fits the default
+// check budget (serve.check_timeout, 180ms) with room to answer, as every
+// remote call's default does, so a request that waits for keys that do
+// not come is denied with jwks_unavailable rather than a spent budget.
 const (
-	DefaultJWKSMaxWait = time.Second
+	DefaultJWKSMaxWait = 150 * time.Millisecond
 	DefaultJWKSTTL     = 30 * time.Second
 	MaxJWKSMaxWait     = 30 * time.Second
 	MinJWKSTTL         = time.Second
@@ -27,7 +30,8 @@ type Config struct {
 	// JWKSURLs are http(s):// or file:// JWKS locations, searched in order.
 	JWKSURLs []string `json:"jwks_urls"`
 	// JWKSMaxWait bounds how long a request waits for keys it does not
-	// have yet (default 1s). Unlike Oathkeeper it applies per rule.
+	// have yet (default 150ms); the check's deadline bounds the wait too.
+	// Unlike Oathkeeper it applies per rule.
 	JWKSMaxWait pipeline.Duration `json:"jwks_max_wait"`
 	// JWKSTTL is the refresh interval of the sets (default 30s). A URL
 	// shared by rules refreshes at the shortest interval asked for.

@@ -62,7 +62,7 @@ func TestConfigDefaults(t *testing.T) {
 	}
 	want := Config{
 		JWKSURLs:          []string{"https://idp.test/jwks"},
-		JWKSMaxWait:       pipeline.Duration(time.Second),
+		JWKSMaxWait:       pipeline.Duration(150 * time.Millisecond),
 		JWKSTTL:           pipeline.Duration(30 * time.Second),
 		AllowedAlgorithms: []string{"RS256"},
 		ScopeStrategy:     "none",

@@ -139,7 +139,9 @@ func verboseMessage(status int, id string) string {
 		return "Access credentials are invalid"
 	case status == http.StatusForbidden:
 		return "Access credentials are not sufficient to access this resource"
-	case id == pipeline.ReasonNoRule:
+	case id == pipeline.ReasonNoRule, id == pipeline.ReasonMethodNotAllowed:
+		// Oathkeeper matches the method with the URL: a method no rule
+		// allows is a URL that matches no rule.
 		return "Requested url does not match any rules"
 	case id == pipeline.ReasonAmbiguous:
 		return "Expected exactly one rule but found multiple rules"

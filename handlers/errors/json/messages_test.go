@@ -34,6 +34,8 @@ func TestMessagesMatchOathkeeper(t *testing.T) {
 			"The requested action was forbidden", "Access credentials are not sufficient to access this resource"},
 		{"404 no rule", pipeline.NewError(404, pipeline.ReasonNoRule, "", nil), 404, "Not Found",
 			"The requested resource could not be found", "Requested url does not match any rules"},
+		{"404 method not allowed", pipeline.NewError(404, pipeline.ReasonMethodNotAllowed, "", nil), 404, "Not Found",
+			"The requested resource could not be found", "Requested url does not match any rules"},
 		{"404 other", pipeline.NewError(404, "session_gone", "", nil), 404, "Not Found",
 			"The requested resource could not be found", "The requested resource could not be found"},
 		{"409", pipeline.NewError(409, "x", "", nil), 409, "Conflict",

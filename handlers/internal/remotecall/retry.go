@@ -13,10 +13,13 @@ import (
 	"github.com/portcullis-authz/portcullis/pipeline"
 )
 
-// Retry defaults: Oathkeeper's schema defaults for the retry block.
+// Retry defaults. max_delay is Oathkeeper's; give_up_after is not (its
+// schema says 1s): every attempt must fit in the check's default budget
+// (180ms), so a retry block without give_up_after gives up with a single
+// call's default timeout.
 const (
 	DefaultMaxDelay    = 100 * time.Millisecond
-	DefaultGiveUpAfter = time.Second
+	DefaultGiveUpAfter = DefaultCallTimeout
 	// MaxAttempts bounds the attempts of one call, as Oathkeeper's
 	// resilient client does (one try plus four retries).
 	MaxAttempts = 5

@@ -89,9 +89,11 @@ func TestRetryConfigValidate(t *testing.T) {
 		want    Retry
 		wantErr string
 	}{
-		{name: "defaults are the schema's", want: Retry{MaxDelay: 100 * time.Millisecond, Budget: time.Second, AttemptTimeout: time.Second}},
-		{name: "timeout bounds one attempt", timeout: 200 * time.Millisecond,
-			want: Retry{MaxDelay: 100 * time.Millisecond, Budget: time.Second, AttemptTimeout: 200 * time.Millisecond}},
+		{name: "defaults fit the check budget", want: Retry{MaxDelay: 100 * time.Millisecond, Budget: DefaultCallTimeout, AttemptTimeout: DefaultCallTimeout}},
+		{name: "timeout bounds one attempt", timeout: 100 * time.Millisecond,
+			want: Retry{MaxDelay: 100 * time.Millisecond, Budget: DefaultCallTimeout, AttemptTimeout: 100 * time.Millisecond}},
+		{name: "a timeout above the default raises the budget", timeout: 200 * time.Millisecond,
+			want: Retry{MaxDelay: 100 * time.Millisecond, Budget: 200 * time.Millisecond, AttemptTimeout: 200 * time.Millisecond}},
 		{name: "a long timeout raises the default budget", timeout: 3 * time.Second,
 			want: Retry{MaxDelay: 100 * time.Millisecond, Budget: 3 * time.Second, AttemptTimeout: 3 * time.Second}},
 		{name: "explicit values are kept", c: RetryConfig{MaxDelay: pipeline.Duration(time.Second), GiveUpAfter: pipeline.Duration(5 * time.Second)},
@@ -140,7 +142,8 @@ func TestAuthorizerPolicy(t *testing.T) {
 	if err := c.ValidateOptional("retry"); err != nil {
 		t.Fatal(err)
 	}
-	want := Retry{MaxDelay: DefaultMaxDelay, Budget: DefaultGiveUpAfter, AttemptTimeout: 300 * time.Millisecond,
+	// An attempt never outlasts give_up_after: 300ms is cut to the budget.
+	want := Retry{MaxDelay: DefaultMaxDelay, Budget: DefaultGiveUpAfter, AttemptTimeout: DefaultGiveUpAfter,
 		FirstDelay: 10 * time.Millisecond, Jitter: true}
 	if got := AuthorizerPolicy(c, 300*time.Millisecond); got != want {
 		t.Errorf("with defaults: %+v, want %+v", got, want)

@@ -31,7 +31,8 @@ type API struct {
 	// Auth holds the credentials for the API.
 	Auth *Auth `json:"auth,omitempty"`
 	// Retry bounds the call: give_up_after is the deadline of all attempts
-	// together (default 1s), max_delay caps the pause between two attempts
+	// together (default 150ms, within the check's own deadline), max_delay
+	// caps the pause between two attempts
 	// (default 100ms).
 	Retry remotecall.RetryConfig `json:"retry"`
 	// CircuitBreaker tunes the circuit breaker of the API URL (a
@@ -79,6 +80,12 @@ func (c *Config) Validate() error {
 		case !httpguts.ValidHeaderFieldValue(b.Username):
 			errs = append(errs, errors.New("api.auth.basic.username: contains a control character"))
 		}
+	}
+	if c.API.Retry.GiveUpAfter == 0 {
+		// The call, retries included, fits the default check budget, so
+		// an API that does not answer is hydrator_unavailable, not a
+		// spent budget.
+		c.API.Retry.GiveUpAfter = pipeline.Duration(remotecall.DefaultCallTimeout)
 	}
 	if err := c.API.Retry.Validate("api.retry", 0); err != nil {
 		errs = append(errs, err)

@@ -37,7 +37,7 @@ func TestConfigDefaultsAndEveryKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.API.Retry.GiveUpAfter.Std() != time.Second || c.API.Retry.MaxDelay.Std() != 100*time.Millisecond || c.Cache.TTL.Std() != time.Minute || c.Cache.Enabled {
+	if c.API.Retry.GiveUpAfter.Std() != 150*time.Millisecond || c.API.Retry.MaxDelay.Std() != 100*time.Millisecond || c.Cache.TTL.Std() != time.Minute || c.Cache.Enabled {
 		t.Fatalf("defaults not applied: %+v", c)
 	}
 }
