@@ -3,11 +3,7 @@ package examples_test
 import (
 	"context"
 	"io/fs"
-	"os"
-	"strings"
 	"testing"
-
-	"sigs.k8s.io/yaml"
 
 	"github.com/portcullis-authz/portcullis/examples"
 	"github.com/portcullis-authz/portcullis/handlers/builtin"
@@ -72,64 +68,5 @@ func TestQuickstartCompilesAndDecides(t *testing.T) {
 				t.Fatalf("status %d, want %d (%v)", status, tt.want, d.Err)
 			}
 		})
-	}
-}
-
-// The Kubernetes ConfigMap carries a real config and rule set: both must
-// load and compile, so the manifest cannot drift from the code.
-func TestKubernetesConfigMapCompiles(t *testing.T) {
-	raw, err := os.ReadFile("kubernetes/portcullis.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var cm struct {
-		Kind string            `json:"kind"`
-		Data map[string]string `json:"data"`
-	}
-	for _, doc := range strings.Split(string(raw), "\n---\n") {
-		if err := yaml.Unmarshal([]byte(doc), &cm); err != nil {
-			t.Fatal(err)
-		}
-		if cm.Kind == "ConfigMap" {
-			break
-		}
-	}
-	if cm.Kind != "ConfigMap" {
-		t.Fatal("no ConfigMap in the manifest")
-	}
-	cfg, _, err := rulestore.LoadConfig("configmap:config.yaml", []byte(cm.Data["config.yaml"]), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	specs, err := rulestore.DecodeRules("configmap:rules.yaml", []byte(cm.Data["rules.yaml"]))
-	if err != nil {
-		t.Fatal(err)
-	}
-	deps := builtin.NewDeps(nil)
-	defer deps.Close()
-	reg := pipeline.NewRegistry()
-	builtin.Register(reg, deps)
-	if _, err := pipeline.Compile(specs, cfg.Pipeline(), reg); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func TestIstioManifestParses(t *testing.T) {
-	raw, err := os.ReadFile("istio/portcullis-istio.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	kinds := map[string]bool{}
-	for _, doc := range strings.Split(string(raw), "\n---\n") {
-		var obj struct {
-			Kind string `json:"kind"`
-		}
-		if err := yaml.Unmarshal([]byte(doc), &obj); err != nil {
-			t.Fatal(err)
-		}
-		kinds[obj.Kind] = true
-	}
-	if !kinds["IstioOperator"] || !kinds["AuthorizationPolicy"] {
-		t.Fatalf("kinds %v", kinds)
 	}
 }

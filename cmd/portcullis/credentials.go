@@ -29,6 +29,18 @@ const (
 	maxRSABits     = 8192
 )
 
+// signingAlgs are the algorithms the id_token mutator signs with, by
+// their upper-case names: Oathkeeper's list less HS*, whose keys cannot
+// be published.
+var signingAlgs = map[string]jwa.SignatureAlgorithm{
+	"ES256": jwa.ES256, "ES384": jwa.ES384, "ES512": jwa.ES512, "EDDSA": jwa.EdDSA,
+	"RS256": jwa.RS256, "RS384": jwa.RS384, "RS512": jwa.RS512,
+	"PS256": jwa.PS256, "PS384": jwa.PS384, "PS512": jwa.PS512,
+}
+
+// algNames lists signingAlgs for messages and help.
+const algNames = "ES256, ES384, ES512, EdDSA, RS256, RS384, RS512, PS256, PS384 or PS512"
+
 // generateOptions are the flags of `credentials generate`.
 type generateOptions struct {
 	alg        string
@@ -60,9 +72,9 @@ the tokens.`,
 			return generateCredentials(cmd.OutOrStdout(), o)
 		},
 	}
-	gen.Flags().StringVar(&o.alg, "alg", "", "signing algorithm: ES256, RS256 or EdDSA (required)")
+	gen.Flags().StringVar(&o.alg, "alg", "", "signing algorithm: "+algNames+" (required)")
 	gen.Flags().StringVar(&o.kid, "kid", "", "key id (default: the key's RFC 7638 thumbprint)")
-	gen.Flags().IntVar(&o.bits, "bits", defaultRSABits, "RSA modulus size in bits (RS256 only)")
+	gen.Flags().IntVar(&o.bits, "bits", defaultRSABits, "RSA modulus size in bits (RS* and PS* only)")
 	gen.Flags().StringVarP(&o.output, "output", "o", "", "write the private JWKS to this new file (mode 0600) instead of stdout")
 	gen.Flags().StringVar(&o.publicPath, "public", "", "also write the public JWKS (the half to publish) to this new file")
 	cmd.AddCommand(gen)
@@ -134,24 +146,25 @@ func generateCredentials(stdout io.Writer, o generateOptions) error {
 // use "sig", as the id_token mutator and token verifiers expect.
 func newKeySet(alg, kid string, bits int) (private, public []byte, err error) {
 	var raw crypto.Signer
-	var sigAlg jwa.SignatureAlgorithm
-	switch strings.ToUpper(alg) {
-	case "ES256":
-		sigAlg = jwa.ES256
+	sigAlg, ok := signingAlgs[strings.ToUpper(alg)]
+	switch {
+	case alg == "":
+		return nil, nil, fmt.Errorf("--alg: is required (%s)", algNames)
+	case !ok:
+		return nil, nil, fmt.Errorf("--alg: %q is not supported (%s; HMAC keys cannot be published)", alg, algNames)
+	case sigAlg == jwa.ES256:
 		raw, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	case "RS256":
-		if bits < minRSABits || bits > maxRSABits {
-			return nil, nil, fmt.Errorf("--bits: must be between %d and %d for RS256 (got %d)", minRSABits, maxRSABits, bits)
-		}
-		sigAlg = jwa.RS256
-		raw, err = rsa.GenerateKey(rand.Reader, bits)
-	case "EDDSA":
-		sigAlg = jwa.EdDSA
+	case sigAlg == jwa.ES384:
+		raw, err = ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	case sigAlg == jwa.ES512:
+		raw, err = ecdsa.GenerateKey(elliptic.P521(), rand.Reader)
+	case sigAlg == jwa.EdDSA:
 		_, raw, err = ed25519.GenerateKey(rand.Reader)
-	case "":
-		return nil, nil, errors.New("--alg: is required (ES256, RS256 or EdDSA)")
-	default:
-		return nil, nil, fmt.Errorf("--alg: %q is not supported (ES256, RS256 or EdDSA)", alg)
+	default: // RS*, PS*
+		if bits < minRSABits || bits > maxRSABits {
+			return nil, nil, fmt.Errorf("--bits: must be between %d and %d for %s (got %d)", minRSABits, maxRSABits, sigAlg, bits)
+		}
+		raw, err = rsa.GenerateKey(rand.Reader, bits)
 	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("generate %s key: %w", sigAlg, err)

@@ -31,9 +31,12 @@ func TestGeneratedCredentialsSignAndVerify(t *testing.T) {
 		wantKty        string
 	}{
 		{name: "ES256 with a kid", alg: "ES256", kid: "2026-12", wantKty: "EC"},
+		{name: "ES384", alg: "ES384", wantKty: "EC"},
+		{name: "ES512", alg: "ES512", wantKty: "EC"},
 		{name: "EdDSA, kid from the thumbprint", alg: "EdDSA", wantKty: "OKP"},
 		// 2048 bits keeps the test fast; the default is 3072.
 		{name: "RS256", alg: "RS256", kid: "rsa-1", extra: []string{"--bits", "2048"}, wantKty: "RSA"},
+		{name: "PS512", alg: "PS512", extra: []string{"--bits", "2048"}, wantKty: "RSA"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -162,8 +165,8 @@ func TestGenerateCredentialsRejects(t *testing.T) {
 		args       []string
 		wantStderr string
 	}{
-		{"no alg", []string{"credentials", "generate"}, "portcullis: --alg: is required (ES256, RS256 or EdDSA)"},
-		{"symmetric alg", []string{"credentials", "generate", "--alg", "HS256"}, `portcullis: --alg: "HS256" is not supported (ES256, RS256 or EdDSA)`},
+		{"no alg", []string{"credentials", "generate"}, "portcullis: --alg: is required (" + algNames + ")"},
+		{"symmetric alg", []string{"credentials", "generate", "--alg", "HS256"}, `portcullis: --alg: "HS256" is not supported (` + algNames + `; HMAC keys cannot be published)`},
 		{"small RSA key", []string{"credentials", "generate", "--alg", "RS256", "--bits", "1024"}, "portcullis: --bits: must be between 2048 and 8192 for RS256 (got 1024)"},
 		{"control character in kid", []string{"credentials", "generate", "--alg", "ES256", "--kid", "a\nb"}, `portcullis: --kid: "a\nb" contains a control or non-printable character`},
 		{"existing private file", []string{"credentials", "generate", "--alg", "ES256", "-o", existing}, "portcullis: --output: " + existing + " already exists: refusing to overwrite a key file"},
