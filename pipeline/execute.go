@@ -22,6 +22,7 @@ const (
 	ReasonMatchError       = "rule_match_error"
 	ReasonNoSnapshot       = "rules_not_loaded"
 	ReasonCanceled         = "request_canceled"
+	ReasonDeadline         = "deadline"
 	ReasonNoAuthenticator  = "authentication_handler_no_match"
 	ReasonAuthnFailed      = "authentication_failed"
 	ReasonAuthzDenied      = "authorization_denied"
@@ -43,8 +44,8 @@ func (s *Snapshot) Execute(ctx context.Context, r *Request) (d Decision) {
 	if err := s.canonicalize(r); err != nil {
 		return s.deny(ctx, nil, r, "", err)
 	}
-	if err := ctx.Err(); err != nil {
-		return s.deny(ctx, nil, r, "", Unavailable(ReasonCanceled, "request canceled", err))
+	if err := interrupted(ctx, nil); err != nil {
+		return s.deny(ctx, nil, r, "", err)
 	}
 
 	var buf [2]match.Hit
@@ -70,7 +71,7 @@ func (s *Snapshot) Execute(ctx context.Context, r *Request) (d Decision) {
 	case err != nil:
 		return s.deny(ctx, nil, r, "", Internal(ReasonMatchError, "rule matching failed", err))
 	case len(hits) == 0:
-		return s.deny(ctx, nil, r, "", NewError(s.noMatchStatus, ReasonNoRule, "requested url does not match any rule", nil))
+		return s.deny(ctx, nil, r, "", s.noMatch(r))
 	case len(hits) > 1:
 		return s.deny(ctx, nil, r, "", Internal(ReasonAmbiguous,
 			fmt.Sprintf("rules %q and %q both match", s.rules[hits[0].Index].ID, s.rules[hits[1].Index].ID), nil))
@@ -86,31 +87,31 @@ func (s *Snapshot) Execute(ctx context.Context, r *Request) (d Decision) {
 		sess.MatchContext.RegexpCaptureGroups = []string{}
 	}
 
-	if name, err := rule.authenticate(ctx, r, sess); err != nil {
-		reason := ReasonAuthnFailed
-		if errors.Is(err, ErrSkip) {
-			// Keep the most specific "why not responsible" a handler gave
-			// (mtls_required, api_key_missing, ...) for the decision log.
-			reason = ReasonOf(err, ReasonNoAuthenticator)
-			err = Unauthorized(reason, "access credentials are missing or not supported by this rule", nil)
-		}
-		return s.deny(ctx, rule, r, name, withReason(err, reason))
+	obs := stepObserver(ctx)
+	if name, err := rule.authenticate(ctx, obs, r, sess); err != nil {
+		return s.failed(ctx, rule, r, name, withReason(err, ReasonAuthnFailed))
 	}
-	for _, a := range rule.authorizers {
-		if err := a.h.Authorize(ctx, r, sess); err != nil {
-			return s.deny(ctx, rule, r, a.name, withReason(err, ReasonAuthzDenied))
+	for i, a := range rule.authorizers {
+		sctx, done := startStep(ctx, obs, Step{Kind: StepAuthorizer, RuleID: rule.ID, Handler: a.name, Index: i})
+		err := a.h.Authorize(sctx, r, sess)
+		done(err)
+		if err != nil {
+			return s.failed(ctx, rule, r, a.name, withReason(err, ReasonAuthzDenied))
 		}
 	}
-	for _, m := range rule.mutators {
-		if err := m.h.Mutate(ctx, r, sess); err != nil {
-			return s.deny(ctx, rule, r, m.name, withReason(err, ReasonMutationFailed))
+	for i, m := range rule.mutators {
+		sctx, done := startStep(ctx, obs, Step{Kind: StepMutator, RuleID: rule.ID, Handler: m.name, Index: i})
+		err := m.h.Mutate(sctx, r, sess)
+		done(err)
+		if err != nil {
+			return s.failed(ctx, rule, r, m.name, withReason(err, ReasonMutationFailed))
 		}
 	}
-	// A handler may have waited on a remote call past the caller's
-	// deadline; the answer would be discarded by the proxy anyway, and an
-	// allow computed after cancellation is not one we want to give.
-	if err := ctx.Err(); err != nil {
-		return s.deny(ctx, rule, r, "", Unavailable(ReasonCanceled, "request canceled", err))
+	// A handler may have finished just after the deadline without
+	// noticing it: an allow computed once the budget is spent is not one
+	// we want to give.
+	if err := interrupted(ctx, nil); err != nil {
+		return s.deny(ctx, rule, r, "", err)
 	}
 	return Decision{Allowed: true, RuleID: rule.ID, Subject: sess.Subject, Session: sess, Reason: ReasonAllowed}
 }
@@ -228,18 +229,28 @@ func methodAllowed(methods []string, m string) bool {
 }
 
 // authenticate runs the chain: ErrSkip passes on, the first success wins,
-// any other error stops it unless the entry falls through.
-func (rule *Rule) authenticate(ctx context.Context, r *Request, s *Session) (string, error) {
+// any other error stops it unless the entry falls through. It returns the
+// name of the handler that refused the credential with its error, or, when
+// every handler skipped, a 401 whose reason is the most specific "why not
+// responsible" one gave (mtls_required, ...) and whose cause names each
+// handler's reason, for the decision log.
+func (rule *Rule) authenticate(ctx context.Context, obs StepObserver, r *Request, s *Session) (string, error) {
 	var last error = ErrSkip
 	lastName := ""
-	for _, a := range rule.authenticators {
-		err := a.h.Authenticate(ctx, r, s)
+	var skipped [maxListed]error // no allocation unless every handler skips
+	for i, a := range rule.authenticators {
+		sctx, done := startStep(ctx, obs, Step{Kind: StepAuthenticator, RuleID: rule.ID, Handler: a.name, Index: i})
+		err := a.h.Authenticate(sctx, r, s)
+		done(err)
 		switch {
 		case err == nil:
 			return a.name, nil
 		case errors.Is(err, ErrSkip):
 			if errors.Is(last, ErrSkip) && ReasonOf(last, "") == "" {
 				last = err
+			}
+			if i < maxListed {
+				skipped[i] = err
 			}
 			continue
 		case a.fallthrough_:
@@ -251,6 +262,10 @@ func (rule *Rule) authenticate(ctx context.Context, r *Request, s *Session) (str
 		default:
 			return a.name, err
 		}
+	}
+	if lastName == "" {
+		return "", Unauthorized(ReasonOf(last, ReasonNoAuthenticator), "access credentials are missing or not supported by this rule",
+			noneResponsible(rule, skipped[:min(len(rule.authenticators), maxListed)]))
 	}
 	return lastName, last
 }
@@ -271,6 +286,42 @@ func withReason(err error, reason string) error {
 	return Internal(reason, "", err)
 }
 
+// interrupted returns the denial for a check whose context has ended, or
+// nil while it runs: 503 deadline when its deadline passed (the front
+// door's budget, see authz), 503 request_canceled when the caller went
+// away. cause, if not nil, is the handler failure it stands for, kept for
+// the decision log.
+func interrupted(ctx context.Context, cause error) error {
+	err := ctx.Err()
+	if err == nil {
+		// A call cut at the check's deadline by a timer of its own may
+		// return a moment before the context's timer fires.
+		if dl, ok := ctx.Deadline(); !ok || time.Now().Before(dl) {
+			return nil
+		}
+		err = context.DeadlineExceeded
+	}
+	if cause == nil {
+		cause = err
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return Unavailable(ReasonDeadline, "the check ran out of time", cause)
+	}
+	return Unavailable(ReasonCanceled, "request canceled", cause)
+}
+
+// failed denies after a handler failed. If the check's context ended
+// meanwhile, the failure is almost always that end seen through the
+// handler (a remote call cut short, a wait given up), so the answer is
+// interrupted's: one reason for a spent budget, whichever handler was
+// running, rather than each dependency's own timeout or outage reason.
+func (s *Snapshot) failed(ctx context.Context, rule *Rule, r *Request, handler string, err error) Decision {
+	if ie := interrupted(ctx, err); ie != nil {
+		err = ie
+	}
+	return s.deny(ctx, rule, r, handler, err)
+}
+
 func (s *Snapshot) deny(ctx context.Context, rule *Rule, r *Request, handler string, err error) Decision {
 	d := Decision{RuleID: "", Handler: handler, Err: err, Reason: ReasonOf(err, ReasonAuthnFailed)}
 	var handlers []step[ErrorHandler]
@@ -278,12 +329,15 @@ func (s *Snapshot) deny(ctx context.Context, rule *Rule, r *Request, handler str
 		d.RuleID = rule.ID
 		handlers = rule.errorHandlers
 	}
+	obs := stepObserver(ctx)
 	for _, list := range [2][]step[ErrorHandler]{handlers, s.fallback} {
-		for _, eh := range list {
+		for i, eh := range list {
 			if !eh.h.Handles(r, err) {
 				continue
 			}
-			den, herr := eh.h.HandleError(ctx, r, err)
+			sctx, done := startStep(ctx, obs, Step{Kind: StepErrorHandler, RuleID: d.RuleID, Handler: eh.name, Index: i})
+			den, herr := eh.h.HandleError(sctx, r, err)
+			done(herr)
 			if herr != nil {
 				ld := lastResort(r, Internal(ReasonErrorHandlerFail, "error handler "+eh.name+" failed", herr))
 				ld.RuleID, ld.Handler, ld.Reason = d.RuleID, handler, d.Reason
