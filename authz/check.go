@@ -5,6 +5,7 @@ import (
 	"time"
 
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
@@ -31,6 +32,11 @@ type Checker struct {
 	obs   Observer
 
 	timeout, margin time.Duration // the budget
+
+	stepObs []pipeline.StepObserver // WithStepObservers
+	steps   pipeline.StepObserver   // stepObs composed, nil without any
+
+	tracer trace.Tracer // WithTracer; nil: tracing off
 }
 
 // NewChecker returns a Checker. obs may be nil. Without WithBudget, checks
@@ -43,6 +49,7 @@ func NewChecker(snaps Snapshots, log *zap.Logger, obs Observer, opts ...CheckerO
 	for _, o := range opts {
 		o(c)
 	}
+	c.steps = composeSteps(c.stepObs)
 	return c
 }
 
@@ -90,22 +97,35 @@ func (c *Checker) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.
 // with reason deadline, so the answer is sent while the caller still
 // listens.
 func (c *Checker) final(ctx context.Context, r *pipeline.Request, malformed error) pipeline.Decision {
+	var span trace.Span
+	if c.tracer != nil {
+		ctx, span = c.startCheckSpan(ctx, r)
+	}
 	b := c.budget(ctx)
 	defer b.release()
-	ctx = b
+	// At debug level the decision line lists each handler's outcome; the
+	// level can change at run time, so this is asked per check.
+	var steps *stepLog
+	if c.log.Core().Enabled(zapcore.DebugLevel) {
+		steps = &stepLog{}
+	}
+	ctx = c.withSteps(b, stepsObserver(steps))
 	d := c.Decide(ctx, r, malformed)
 	if verr := envoy.ValidateDecision(&d); verr != nil {
 		rd := c.snaps.Current().Reject(ctx, r, pipeline.Internal("invalid_mutation", "decision cannot be encoded", verr))
 		rd.RuleID, rd.Subject, rd.Duration, rd.RulesVersion = d.RuleID, d.Subject, d.Duration, d.RulesVersion
 		d = rd
 	}
-	c.record(r, &d)
+	c.record(r, &d, steps, span)
+	if span != nil {
+		endCheckSpan(span, &d)
+	}
 	return d
 }
 
 // record writes the decision log line. Credentials never reach it: the
 // line carries ids, the subject, the method, host and path without query.
-func (c *Checker) record(r *pipeline.Request, d *pipeline.Decision) {
+func (c *Checker) record(r *pipeline.Request, d *pipeline.Decision, steps *stepLog, span trace.Span) {
 	if c.obs != nil {
 		c.obs.ObserveDecision(d)
 	}
@@ -132,7 +152,7 @@ func (c *Checker) record(r *pipeline.Request, d *pipeline.Decision) {
 		zap.String("rules_version", d.RulesVersion),
 		zap.String("reason", d.Reason),
 		zap.Int("status", status),
-		zap.Duration("duration", d.Duration),
+		zap.Float64("duration_ms", durationMS(d.Duration)),
 		zap.String("request_id", r.ID),
 		zap.String("method", r.Method),
 		zap.String("host", r.Host),
@@ -146,6 +166,12 @@ func (c *Checker) record(r *pipeline.Request, d *pipeline.Decision) {
 	}
 	if d.Err != nil {
 		fields = append(fields, zap.String("error", d.Err.Error()))
+	}
+	if id := traceID(span); id != "" {
+		fields = append(fields, zap.String("trace_id", id))
+	}
+	if steps != nil {
+		fields = append(fields, steps.field())
 	}
 	ce.Write(fields...)
 }
