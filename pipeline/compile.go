@@ -221,9 +221,10 @@ func (c *compiler) rule(spec *RuleSpec) *Rule {
 		if len(spec.Match.Methods) == 0 {
 			c.warnings = append(c.warnings, where+": match.methods is empty, the rule never matches")
 		}
-		if u := spec.Match.URL; strings.HasSuffix(u, "/<.*>") || strings.HasSuffix(u, "/<**>") {
-			c.warnings = append(c.warnings, fmt.Sprintf("%s: match.url %s does not match %s itself (paths are matched without a trailing slash); write %s<(/.*)?> to cover both",
-				where, u, strings.TrimSuffix(strings.TrimSuffix(u, "<.*>"), "<**>"), strings.TrimSuffix(strings.TrimSuffix(strings.TrimSuffix(u, "<.*>"), "<**>"), "/")))
+		if p != nil {
+			if gap, ok := p.TrailingSlashGap(); ok {
+				c.warnings = append(c.warnings, slashGapWarning(where, spec.Match.URL, gap))
+			}
 		}
 		if !strings.Contains(spec.Match.URL, "://") {
 			c.warnings = append(c.warnings, where+": match.url has no scheme, the rule never matches")
@@ -284,6 +285,17 @@ func (c *compiler) rule(spec *RuleSpec) *Rule {
 		return nil
 	}
 	return r
+}
+
+// slashGapWarning says that a rule for /admin/<.*> never sees /admin nor
+// /admin/ (matched as /admin), and how to write the rule so it does, in
+// the syntax of the configured strategy.
+func slashGapWarning(where, url string, gap match.SlashGap) string {
+	msg := fmt.Sprintf("%s: match.url %s does not match %s or %s/ (a trailing slash is removed before matching)", where, url, gap.Bare, gap.Bare)
+	if gap.Fix == "" {
+		return msg + "; make its last part also match the bare path to cover both"
+	}
+	return msg + "; write " + gap.Fix + " to cover both"
 }
 
 func (c *compiler) build(where string, k Kind, field string, i int, hs HandlerSpec) (any, bool) {

@@ -68,6 +68,8 @@ func (s *Snapshot) Execute(ctx context.Context, r *Request) (d Decision) {
 		}
 	}
 	switch {
+	case ReasonOf(err, "") == ReasonRouteRuleMismatch:
+		return s.deny(ctx, nil, r, "", err)
 	case err != nil:
 		return s.deny(ctx, nil, r, "", Internal(ReasonMatchError, "rule matching failed", err))
 	case len(hits) == 0:
@@ -205,16 +207,22 @@ func (s *Snapshot) slashGuard(r *Request, hits []match.Hit) ([]match.Hit, error)
 const ContextRuleID = "rule_id"
 
 // byContext selects the rule named by the route. An unknown id matches
-// nothing (the no-match status), and the rule's methods still apply. The
-// rule's pattern runs only to fill the capture groups templates may use.
+// nothing (the no-match status). A request the rule's match.url or
+// match.methods do not cover is a route_rule_mismatch (routeMismatch):
+// the route and the rule disagree, and the request is denied rather than
+// judged by a rule that was not written for it.
 func (s *Snapshot) byContext(id string, r *Request, dst []match.Hit) ([]match.Hit, error) {
 	rule, ok := s.byID[id]
-	if !ok || rule.Spec.Match == nil || !methodAllowed(rule.Spec.Match.Methods, r.Method) {
+	if !ok || rule.Spec.Match == nil {
 		return dst, nil
 	}
-	caps, _, err := rule.pattern.Match(match.MatchString(r.Scheme, r.Host, r.Path))
-	if err != nil {
+	methodOK := methodAllowed(rule.Spec.Match.Methods, r.Method)
+	caps, urlOK, err := rule.pattern.Match(match.MatchString(r.Scheme, r.Host, r.Path))
+	switch {
+	case err != nil:
 		return dst, err
+	case !methodOK || !urlOK:
+		return dst, s.routeMismatch(rule, r, urlOK)
 	}
 	return append(dst, match.Hit{Index: rule.index, Captures: caps}), nil
 }

@@ -119,8 +119,21 @@ func find(buckets map[string][]schemeRoot, scheme, host string) *pathNode {
 // Lookup does not allocate when the candidates have no capture groups, the
 // match string is under 1 KiB and dst has room for the hits.
 func (ix *Index) Lookup(method, scheme, host, path string, dst []Hit) ([]Hit, error) {
+	return ix.lookup(lookup{ix: ix, method: method, s: requestString{scheme: scheme, host: host, path: path}}, dst)
+}
+
+// LookupAnyMethod is Lookup with every method allowed: it appends the
+// entries whose pattern matches the request, whatever their methods (an
+// entry without methods is never indexed and never returned). It tells a
+// request that matched no rule from one that matched a rule's URL but not
+// its methods; callers use it on that miss only, off the hot path.
+func (ix *Index) LookupAnyMethod(scheme, host, path string, dst []Hit) ([]Hit, error) {
+	return ix.lookup(lookup{ix: ix, anyMethod: true, s: requestString{scheme: scheme, host: host, path: path}}, dst)
+}
+
+func (ix *Index) lookup(q lookup, dst []Hit) ([]Hit, error) {
 	start := len(dst)
-	q := lookup{ix: ix, method: method, s: requestString{scheme: scheme, host: host, path: path}}
+	scheme, host, path := q.s.scheme, q.s.host, q.s.path
 	defer q.s.release()
 	rest := path
 	if !plainAuthority(scheme, host, path) {
@@ -152,16 +165,17 @@ func (ix *Index) Lookup(method, scheme, host, path string, dst []Hit) ([]Hit, er
 
 // lookup is the state of one Lookup call.
 type lookup struct {
-	ix     *Index
-	method string
-	s      requestString
+	ix        *Index
+	method    string
+	anyMethod bool // LookupAnyMethod: methods are not compared
+	s         requestString
 }
 
 // try appends entry i if its methods allow the request and its pattern
 // matches. Methods come first because they cost nothing.
 func (q *lookup) try(i int, dst []Hit) ([]Hit, error) {
 	e := &q.ix.entries[i]
-	if !methodAllowed(e.Methods, q.method) {
+	if !q.anyMethod && !methodAllowed(e.Methods, q.method) {
 		return dst, nil
 	}
 	var s string

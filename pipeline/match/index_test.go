@@ -23,6 +23,22 @@ func linearScan(entries []Entry, method, scheme, host, path string) []Hit {
 	return hits
 }
 
+// linearScanAnyMethod is the reference LookupAnyMethod: every entry that
+// allows some method and whose pattern matches.
+func linearScanAnyMethod(entries []Entry, scheme, host, path string) []Hit {
+	var hits []Hit
+	s := MatchString(scheme, host, path)
+	for i, e := range entries {
+		if e.Pattern == nil || len(e.Methods) == 0 {
+			continue
+		}
+		if caps, ok, err := e.Pattern.Match(s); err == nil && ok {
+			hits = append(hits, Hit{Index: i, Captures: caps})
+		}
+	}
+	return hits
+}
+
 func hitsEqual(a, b []Hit) bool {
 	return slices.EqualFunc(a, b, func(x, y Hit) bool {
 		return x.Index == y.Index && slices.Equal(x.Captures, y.Captures) && (x.Captures == nil) == (y.Captures == nil)
@@ -123,7 +139,8 @@ func (g ruleGen) request(entries []Entry) (method, scheme, host, path string) {
 }
 
 // TestIndexAgreesWithLinearScan is the Index's contract: exactly the hits
-// of Oathkeeper's linear scan, captures included, in entry order.
+// of Oathkeeper's linear scan, captures included, in entry order; and for
+// LookupAnyMethod the same with methods ignored.
 func TestIndexAgreesWithLinearScan(t *testing.T) {
 	for seed := range uint64(20) {
 		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
@@ -147,6 +164,14 @@ func TestIndexAgreesWithLinearScan(t *testing.T) {
 				}
 				if len(want) > 0 {
 					matched++
+				}
+				wantAny := linearScanAnyMethod(entries, scheme, host, path)
+				gotAny, err := ix.LookupAnyMethod(scheme, host, path, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !hitsEqual(gotAny, wantAny) {
+					t.Fatalf("LookupAnyMethod(%s) = %v, linear scan gives %v", MatchString(scheme, host, path), gotAny, wantAny)
 				}
 			}
 			if matched < 200 {
@@ -179,20 +204,27 @@ func TestLookupMethods(t *testing.T) {
 		methods []string
 		method  string
 		want    bool
+		// wantAny: LookupAnyMethod finds the URL whatever the method.
+		wantAny bool
 	}{
-		{name: "same case", methods: []string{"GET"}, method: "GET", want: true},
-		{name: "case-insensitive", methods: []string{"get"}, method: "GET", want: true},
-		{name: "custom method", methods: []string{"CUSTOM"}, method: "custom", want: true},
-		{name: "not listed", methods: []string{"GET", "POST"}, method: "DELETE"},
+		{name: "same case", methods: []string{"GET"}, method: "GET", want: true, wantAny: true},
+		{name: "case-insensitive", methods: []string{"get"}, method: "GET", want: true, wantAny: true},
+		{name: "custom method", methods: []string{"CUSTOM"}, method: "custom", want: true, wantAny: true},
+		{name: "not listed", methods: []string{"GET", "POST"}, method: "DELETE", wantAny: true},
 		{name: "empty list never matches", methods: []string{}, method: "GET"},
 		{name: "nil list never matches", methods: nil, method: "GET"},
 	}
 	p := mustCompile(t, Regexp, "https://api.test/x")
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			hits, err := NewIndex([]Entry{{Pattern: p, Methods: tt.methods}}).Lookup(tt.method, "https", "api.test", "/x", nil)
+			ix := NewIndex([]Entry{{Pattern: p, Methods: tt.methods}})
+			hits, err := ix.Lookup(tt.method, "https", "api.test", "/x", nil)
 			if err != nil || (len(hits) == 1) != tt.want {
 				t.Fatalf("Lookup = %v, %v, want match %v", hits, err, tt.want)
+			}
+			hits, err = ix.LookupAnyMethod("https", "api.test", "/x", nil)
+			if err != nil || (len(hits) == 1) != tt.wantAny {
+				t.Fatalf("LookupAnyMethod = %v, %v, want match %v", hits, err, tt.wantAny)
 			}
 		})
 	}

@@ -9,6 +9,8 @@ import (
 // concurrent use.
 type Pattern struct {
 	raw string
+	// strategy is the engine the pattern was compiled for.
+	strategy Strategy
 	// canonical is raw with its literal scheme and host in canonical form
 	// (see canonicalAuthority); it is what the engines compile.
 	canonical string
@@ -66,7 +68,7 @@ func Compile(strategy Strategy, pattern string) (*Pattern, error) {
 	if err != nil {
 		return nil, fmt.Errorf("compile pattern %q: %w", pattern, err)
 	}
-	p := &Pattern{raw: pattern}
+	p := &Pattern{raw: pattern, strategy: s}
 	p.pathLit, p.hostErr = canonicalAuthority(t)
 	p.canonical, p.prefix = t.String(), t.lits[0]
 	p.scheme, p.host, p.anchored = splitAuthority(p.prefix, len(t.vars) == 0)

@@ -8,7 +8,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/dlclark/regexp2/v2"
 	"github.com/gobwas/glob"
@@ -105,14 +104,17 @@ func TestRegexpEngineChoice(t *testing.T) {
 func TestCatastrophicBacktracking(t *testing.T) {
 	input := "https://api.test/search/" + strings.Repeat("a", 40) + "!"
 	t.Run("RE2 answers at once", func(t *testing.T) {
+		// The pattern must go to RE2, which runs in time linear in the
+		// input; a backtracking engine would take 2^40 steps here, so the
+		// Match below would not return before the test binary's timeout.
+		// No wall-clock bound is asserted: the machine may be busy.
 		p := mustCompile(t, Regexp, "https://api.test/search/<(a+)+b>")
-		start := time.Now()
+		if _, isBacktrack := p.m.(*backtrackMatcher); isBacktrack {
+			t.Fatal("nested quantifier compiled to the backtracking engine, want RE2")
+		}
 		_, ok, err := p.Match(input)
 		if ok || err != nil {
 			t.Fatalf("Match = %v, %v, want no match", ok, err)
-		}
-		if d := time.Since(start); d > 10*time.Millisecond {
-			t.Fatalf("Match took %v", d)
 		}
 	})
 	t.Run("regexp2 times out as an error", func(t *testing.T) {
