@@ -17,9 +17,9 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/portcullis-authz/portcullis/authz"
+	"github.com/portcullis-authz/portcullis/authz/tracing"
 	"github.com/portcullis-authz/portcullis/pipeline"
 	"github.com/portcullis-authz/portcullis/rulestore"
-	"github.com/portcullis-authz/portcullis/authz/tracing"
 )
 
 // traceRules are the rules of the tracing tests: a jwt/allow/header

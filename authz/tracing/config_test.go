@@ -4,8 +4,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/portcullis-authz/portcullis/cmd/portcullis/config"
 	"github.com/portcullis-authz/portcullis/authz/tracing"
+	"github.com/portcullis-authz/portcullis/cmd/portcullis/config"
 )
 
 // TestConfig loads tracing blocks through the service config loader:
