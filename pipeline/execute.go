@@ -55,6 +55,9 @@ func (s *Snapshot) Execute(ctx context.Context, r *Request) (d Decision) {
 		hits, err = s.byContext(id, r, buf[:0])
 	} else {
 		hits, err = s.index.Lookup(r.Method, r.Scheme, r.Host, r.Path, buf[:0])
+		if err == nil {
+			hits, err = s.selectHits(r, hits)
+		}
 	}
 	if err == nil && len(hits) <= 1 && r.Context[ContextRuleID] == "" && trailingSlashStripped(r) {
 		hits, err = s.slashGuard(r, hits)
@@ -113,9 +116,16 @@ func (s *Snapshot) Execute(ctx context.Context, r *Request) (d Decision) {
 	// noticing it: an allow computed once the budget is spent is not one
 	// we want to give.
 	if err := interrupted(ctx, nil); err != nil {
+		if rule.shadow {
+			return shadowAllowed(rule, r, s.deny(ctx, rule, r, "", err))
+		}
 		return s.deny(ctx, rule, r, "", err)
 	}
-	return Decision{Allowed: true, RuleID: rule.ID, Subject: sess.Subject, Session: sess, Reason: ReasonAllowed}
+	d = Decision{Allowed: true, RuleID: rule.ID, Subject: sess.Subject, Session: sess, Reason: ReasonAllowed}
+	if rule.shadow {
+		d.Shadow, d.WouldReason = true, ReasonAllowed
+	}
+	return d
 }
 
 // canonicalize puts the identity of r in the one form rules are matched
@@ -189,6 +199,9 @@ func trailingSlashStripped(r *Request) bool {
 func (s *Snapshot) slashGuard(r *Request, hits []match.Hit) ([]match.Hit, error) {
 	var buf [2]match.Hit
 	alt, err := s.index.Lookup(r.Method, r.Scheme, r.Host, r.Path+"/", buf[:0])
+	if err == nil {
+		alt, err = s.selectHits(r, alt)
+	}
 	if err != nil || len(alt) == 0 || len(hits) == 0 {
 		return hits, err
 	}
@@ -326,6 +339,9 @@ func interrupted(ctx context.Context, cause error) error {
 func (s *Snapshot) failed(ctx context.Context, rule *Rule, r *Request, handler string, err error) Decision {
 	if ie := interrupted(ctx, err); ie != nil {
 		err = ie
+	}
+	if rule != nil && rule.shadow {
+		return shadowAllowed(rule, r, s.deny(ctx, rule, r, handler, err))
 	}
 	return s.deny(ctx, rule, r, handler, err)
 }

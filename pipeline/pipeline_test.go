@@ -401,7 +401,7 @@ func TestContextExtensionSelectsRule(t *testing.T) {
 		wantCaptures           []string
 	}{
 		{"named rule with captures", "orders-read", "/orders/7", "GET", "orders-read", 200, []string{"7"}},
-		{"named rule even where the URL differs", "orders-read", "/elsewhere", "GET", "orders-read", 200, []string{}},
+		{"URL the named rule does not match", "orders-read", "/elsewhere", "GET", "", 404, nil},
 		{"unknown id matches nothing", "nope", "/orders/7", "GET", "", 404, nil},
 		{"methods still apply", "orders-read", "/orders/7", "POST", "", 404, nil},
 	}
