@@ -24,6 +24,7 @@ import (
 	reflectionpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
 
 	"github.com/portcullis-authz/portcullis/authz"
+	"github.com/portcullis-authz/portcullis/cmd/portcullis/config"
 	"github.com/portcullis-authz/portcullis/handlers/builtin"
 	"github.com/portcullis-authz/portcullis/pipeline"
 	"github.com/portcullis-authz/portcullis/rulestore"
@@ -55,6 +56,14 @@ const rules = `
   mutators: [{handler: noop}]
 `
 
+// testBudget is the check budget of every test that is not about the
+// budget itself. The suite runs under -race on busy shared machines, where
+// a check can take longer than the production check_timeout (180ms) and
+// would be denied with reason deadline; a minute is never reached. The
+// production margin stays, so a check whose client gives up still answers
+// in band just before it.
+var testBudget = authz.WithBudget(time.Minute, authz.DefaultDeadlineMargin)
+
 type store struct {
 	s atomic.Pointer[pipeline.Snapshot]
 }
@@ -69,7 +78,7 @@ func snapshot(t testing.TB) *pipeline.Snapshot {
 	pipeline.RegisterAuthenticator(reg, "panic", func(struct{}) (pipeline.Authenticator, error) {
 		return pipeline.AuthenticatorFunc(func(context.Context, *pipeline.Request, *pipeline.Session) error { panic("boom") }), nil
 	})
-	cfg, _, err := rulestore.LoadConfig("test.yaml", []byte(`
+	cfg, _, err := config.Load("test.yaml", []byte(`
 authenticators: {anonymous: {enabled: true}, panic: {enabled: true}}
 authorizers: {allow: {enabled: true}, deny: {enabled: true}}
 mutators: {noop: {enabled: true}, header: {enabled: true}}
@@ -95,7 +104,7 @@ func start(t *testing.T, st authz.Snapshots, log *zap.Logger) (*authz.GRPCServer
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := authz.NewGRPCServer(authz.NewChecker(st, log, nil), log, authz.GRPCOptions{Reflection: true, StopTimeout: time.Second})
+	srv := authz.NewGRPCServer(authz.NewChecker(st, log, nil, testBudget), log, authz.GRPCOptions{Reflection: true, StopTimeout: time.Second})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ctx, lis) }()
@@ -194,7 +203,7 @@ func TestCheckOverRealSocket(t *testing.T) {
 		t.Fatalf("%d decision lines for %d checks", len(lines), len(tests)-1)
 	}
 	first := lines[0].ContextMap()
-	for _, k := range []string{"decision", "rule_id", "reason", "duration", "request_id", "status"} {
+	for _, k := range []string{"decision", "rule_id", "reason", "duration_ms", "request_id", "status"} {
 		if _, ok := first[k]; !ok {
 			t.Errorf("decision line lacks %q: %v", k, first)
 		}

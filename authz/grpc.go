@@ -51,6 +51,9 @@ type GRPCOptions struct {
 	// TLS, when set, serves gRPC over TLS (mTLS when it verifies client
 	// certificates); nil serves plaintext.
 	TLS *tls.Config
+	// ServerOptions are added after the server's own (metrics
+	// interceptors, say); chained interceptors run inside the server's.
+	ServerOptions []grpc.ServerOption
 }
 
 // GRPCServer serves ext_authz Check plus grpc.health.v1 and reflection.
@@ -106,6 +109,7 @@ func NewGRPCServer(checker *Checker, log *zap.Logger, o GRPCOptions) *GRPCServer
 	if o.TLS != nil {
 		sopts = append(sopts, grpc.Creds(credentials.NewTLS(o.TLS)))
 	}
+	sopts = append(sopts, o.ServerOptions...)
 	s := &GRPCServer{srv: grpc.NewServer(sopts...), health: newHealthService(o.Readiness), opts: o, log: glog}
 	authv3.RegisterAuthorizationServer(s.srv, checker)
 	healthpb.RegisterHealthServer(s.srv, s.health)

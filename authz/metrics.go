@@ -2,8 +2,11 @@ package authz
 
 import (
 	"encoding/json"
+	"maps"
 	"net/http"
 	"net/http/pprof"
+	"sync"
+	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -12,39 +15,161 @@ import (
 	"github.com/portcullis-authz/portcullis/pipeline"
 )
 
-// Metrics counts decisions by outcome and reason and times them. Reasons
-// are stable ids from a fixed vocabulary, so label cardinality stays
-// bounded; rule ids are not labels (10k rules would be 10k series).
+// Metrics counts decisions by rule, outcome and reason and times them.
+// Every label is bounded: rule ids by the rule set (series of rules that
+// left it are dropped on reload, ForgetRules), reasons are stable ids
+// from a fixed vocabulary, and neither paths, subjects nor tokens are
+// ever labels. Recording a decision does not allocate once its series
+// exists: the series are resolved once and kept in a copy-on-write map.
 type Metrics struct {
 	decisions *prometheus.CounterVec
 	duration  *prometheus.HistogramVec
+	allow     prometheus.Observer // duration{decision="allow"}
+	deny      prometheus.Observer
+
+	series seriesCache[decisionKey, prometheus.Counter]
 }
+
+type decisionKey struct {
+	rule, reason string
+	allowed      bool
+}
+
+// LatencyBuckets are the histogram buckets of check and handler
+// latencies, in seconds: fine below a millisecond, where cached checks
+// land, and dense around Envoy's default 200ms ext_authz deadline, so a
+// p99 near it is visible.
+var LatencyBuckets = []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .15, .2, .25, .5, 1}
 
 // NewMetrics registers the decision metrics on reg.
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "portcullis_decisions_total",
-			Help: "Access decisions by outcome and reason.",
-		}, []string{"decision", "reason"}),
+			Help: "Access decisions by rule, outcome and reason (rule_id is empty when no rule matched).",
+		}, []string{"rule_id", "decision", "reason"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "portcullis_decision_duration_seconds",
-			Help:    "Time to reach a decision.",
-			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, 1},
+			Help:    "Time to reach a decision, by outcome.",
+			Buckets: LatencyBuckets,
 		}, []string{"decision"}),
 	}
+	m.allow = m.duration.WithLabelValues("allow")
+	m.deny = m.duration.WithLabelValues("deny")
 	reg.MustRegister(m.decisions, m.duration)
 	return m
 }
 
 // ObserveDecision implements Observer.
 func (m *Metrics) ObserveDecision(d *pipeline.Decision) {
-	decision := "deny"
+	k := decisionKey{rule: d.RuleID, reason: d.Reason, allowed: d.Allowed}
+	c := m.series.get(k, func() prometheus.Counter {
+		return m.decisions.WithLabelValues(k.rule, decisionLabel(k.allowed), boundedLabel(k.reason))
+	})
+	c.Inc()
 	if d.Allowed {
-		decision = "allow"
+		m.allow.Observe(d.Duration.Seconds())
+	} else {
+		m.deny.Observe(d.Duration.Seconds())
 	}
-	m.decisions.WithLabelValues(decision, d.Reason).Inc()
-	m.duration.WithLabelValues(decision).Observe(d.Duration.Seconds())
+}
+
+// ForgetRules drops the decision series of rules that are not in snap,
+// so that rules removed by reloads do not stay exported forever. Call it
+// after each publish (Store.OnChange).
+func (m *Metrics) ForgetRules(snap *pipeline.Snapshot) {
+	if snap == nil {
+		return
+	}
+	m.series.retain(func(k decisionKey) bool {
+		if k.rule == "" || snap.Rule(k.rule) != nil {
+			return true
+		}
+		m.decisions.DeletePartialMatch(prometheus.Labels{"rule_id": k.rule})
+		return false
+	})
+}
+
+func decisionLabel(allowed bool) string {
+	if allowed {
+		return "allow"
+	}
+	return "deny"
+}
+
+// boundedLabel passes reason ids through and replaces anything that does
+// not look like one (a handler bug, say) with "other", so a label can
+// never carry free text.
+func boundedLabel(s string) string {
+	if s == "" {
+		return ""
+	}
+	if len(s) > 64 {
+		return "other"
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '_' && c != '.' && c != '-' {
+			return "other"
+		}
+	}
+	return s
+}
+
+// seriesCache maps label sets to resolved series. Reads are a lock-free
+// map lookup (no allocation); a new label set copies the map, which
+// happens once per series.
+type seriesCache[K comparable, V any] struct {
+	m  atomic.Pointer[map[K]V]
+	mu sync.Mutex // serialises writers
+}
+
+func (c *seriesCache[K, V]) get(k K, newSeries func() V) V {
+	if m := c.m.Load(); m != nil {
+		if v, ok := (*m)[k]; ok {
+			return v
+		}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	old := c.m.Load()
+	if old != nil {
+		if v, ok := (*old)[k]; ok {
+			return v
+		}
+	}
+	v := newSeries()
+	next := make(map[K]V, 1+lenOf(old))
+	if old != nil {
+		maps.Copy(next, *old)
+	}
+	next[k] = v
+	c.m.Store(&next)
+	return v
+}
+
+// retain keeps the entries keep returns true for.
+func (c *seriesCache[K, V]) retain(keep func(K) bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	old := c.m.Load()
+	if old == nil {
+		return
+	}
+	next := make(map[K]V, len(*old))
+	for k, v := range *old {
+		if keep(k) {
+			next[k] = v
+		}
+	}
+	c.m.Store(&next)
+}
+
+func lenOf[K comparable, V any](m *map[K]V) int {
+	if m == nil {
+		return 0
+	}
+	return len(*m)
 }
 
 // RegisterRuleReloads exports the rule store's reload counters as

@@ -160,6 +160,15 @@ func Register(r *pipeline.Registry, d *Deps) {
 	pipeline.RegisterErrorHandler(r, "www_authenticate", wwwauthenticate.New)
 }
 
+// Names lists the shipped handlers of kind k, sorted: the names Register
+// registers, for the service config (environment overrides of handlers a
+// file does not mention). Nothing is built.
+func Names(k pipeline.Kind) []string {
+	r := pipeline.NewRegistry()
+	Register(r, &Deps{}) // the factories read Deps only when they build
+	return r.Names(k)
+}
+
 // Key set uses reported by KeySet.Use.
 const (
 	// KeySetVerify: a jwt authenticator's jwks_urls entry.
@@ -184,6 +193,9 @@ type KeySet struct {
 	LastSuccess *time.Time `json:"last_success,omitempty"`
 	// Error is the last fetch error, absent after a success.
 	Error string `json:"error,omitempty"`
+	// FetchErrors counts the set's failed fetches since it was registered
+	// (metrics; readiness reports Error).
+	FetchErrors uint64 `json:"-"`
 }
 
 // KeySets returns the state of every key set a rule in force registered:
@@ -191,8 +203,8 @@ type KeySet struct {
 // signing sets, sorted by URL then use. It only reads, never fetches.
 func (d *Deps) KeySets() []KeySet {
 	var out []KeySet
-	add := func(url, use, state string, keys int, ok time.Time, err error) {
-		ks := KeySet{URL: url, Use: use, State: state, Keys: keys}
+	add := func(url, use, state string, keys int, ok time.Time, err error, fetchErrors uint64) {
+		ks := KeySet{URL: url, Use: use, State: state, Keys: keys, FetchErrors: fetchErrors}
 		if !ok.IsZero() {
 			ks.LastSuccess = &ok
 		}
@@ -205,10 +217,10 @@ func (d *Deps) KeySets() []KeySet {
 		out = append(out, ks)
 	}
 	for _, s := range d.JWKS.States() {
-		add(s.URL, KeySetVerify, s.State, s.Keys, s.LastSuccess, s.LastError)
+		add(s.URL, KeySetVerify, s.State, s.Keys, s.LastSuccess, s.LastError, s.FetchErrors)
 	}
 	for _, s := range d.IDTokens.States() {
-		add(s.URL, KeySetSign, s.State, s.Keys, s.LastSuccess, s.LastError)
+		add(s.URL, KeySetSign, s.State, s.Keys, s.LastSuccess, s.LastError, s.FetchErrors)
 	}
 	sort.SliceStable(out, func(i, j int) bool {
 		if out[i].URL != out[j].URL {

@@ -12,9 +12,10 @@ import (
 	"github.com/lestrrat-go/jwx/v2/jws"
 	"github.com/lestrrat-go/jwx/v2/jwt"
 
+	svcconfig "github.com/portcullis-authz/portcullis/cmd/portcullis/config"
 	"github.com/portcullis-authz/portcullis/handlers/builtin"
 	"github.com/portcullis-authz/portcullis/pipeline"
-	"github.com/portcullis-authz/portcullis/rulestore"
+	"github.com/portcullis-authz/portcullis/rulestore/filesource"
 )
 
 const fixtures = "../../rulestore/testdata/oathkeeper"
@@ -22,14 +23,14 @@ const fixtures = "../../rulestore/testdata/oathkeeper"
 // compileDir loads an Oathkeeper config and its rule repositories from the
 // fixture folder, as Oathkeeper would (relative paths against the folder),
 // and compiles them with every shipped handler.
-func compileDir(t *testing.T, dir, config string, edit func(*rulestore.Config)) (*pipeline.Snapshot, error) {
+func compileDir(t *testing.T, dir, config string, edit func(*svcconfig.Config)) (*pipeline.Snapshot, error) {
 	t.Helper()
 	abs, err := filepath.Abs(filepath.Join(fixtures, dir))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Chdir(abs)
-	cfg, _, err := rulestore.LoadConfig(config, nil, nil)
+	cfg, _, err := svcconfig.Load(config, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,7 +41,7 @@ func compileDir(t *testing.T, dir, config string, edit func(*rulestore.Config)) 
 	t.Cleanup(deps.Close)
 	reg := pipeline.NewRegistry()
 	builtin.Register(reg, deps)
-	src, err := rulestore.NewFileSource(cfg.AccessRules.Repositories, nil, nil)
+	src, err := filesource.New(cfg.AccessRules.Repositories, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +55,7 @@ func compileDir(t *testing.T, dir, config string, edit func(*rulestore.Config)) 
 func TestOathkeeperFixturesCompile(t *testing.T) {
 	tests := []struct {
 		dir, config string
-		edit        func(*rulestore.Config)
+		edit        func(*svcconfig.Config)
 		rules       int
 		wantErr     string
 	}{
@@ -64,13 +65,13 @@ func TestOathkeeperFixturesCompile(t *testing.T) {
 		// Oathkeeper answers 500 per request for a rule using a disabled
 		// handler; Portcullis refuses the set at load.
 		{dir: "reload", config: "config.4.yaml", wantErr: `handler "anonymous" is disabled`},
-		{dir: "reload", config: "config.5.yaml", rules: 1, edit: func(c *rulestore.Config) {
+		{dir: "reload", config: "config.5.yaml", rules: 1, edit: func(c *svcconfig.Config) {
 			// Oathkeeper's reload script copies rules.3.1.json to rules.3.json.
 			c.AccessRules.Repositories = []string{"file://./rules.3.1.json"}
 		}},
 		{dir: "bearer-token", config: "config.yaml", rules: 1},
 		{dir: "forwarded-header", config: "config.yaml", rules: 1},
-		{dir: "docker-compose", config: "config.yaml", rules: 3, edit: func(c *rulestore.Config) {
+		{dir: "docker-compose", config: "config.yaml", rules: 3, edit: func(c *svcconfig.Config) {
 			// The compose file mounts these at /etc/config/oathkeeper.
 			c.AccessRules.Repositories = []string{"file://rules.json"}
 			c.Mutators["id_token"].Config["jwks_url"] = "file://./jwks.json"

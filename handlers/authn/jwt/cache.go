@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/portcullis-authz/portcullis/handlers/internal/cachestats"
 	"github.com/portcullis-authz/portcullis/handlers/internal/jwks"
 )
 
@@ -35,6 +36,7 @@ type TokenCache struct {
 	ttl      time.Duration
 	perShard int
 	shards   [tokenCacheShards]tokenShard
+	stats    cachestats.Counters
 }
 
 type tokenShard struct {
@@ -85,6 +87,7 @@ func (c *TokenCache) get(k *cacheKey, now time.Time) *entry {
 	e := sh.m[*k]
 	sh.mu.RUnlock()
 	if e == nil {
+		c.stats.Miss()
 		return nil
 	}
 	if !now.Before(e.until) || e.src.Current() != e.set {
@@ -93,8 +96,10 @@ func (c *TokenCache) get(k *cacheKey, now time.Time) *entry {
 			delete(sh.m, *k)
 		}
 		sh.mu.Unlock()
+		c.stats.Miss()
 		return nil
 	}
+	c.stats.Hit()
 	return e
 }
 
@@ -121,12 +126,17 @@ func (c *TokenCache) put(k *cacheKey, e *entry, now time.Time) {
 		if !evicted {
 			for key := range sh.m {
 				delete(sh.m, key)
+				c.stats.Evicted(1)
 				break
 			}
 		}
 	}
 	sh.m[*k] = e
 }
+
+// Stats returns the cache's hit, miss and eviction counts, for metrics.
+// Evictions are live tokens dropped because their shard was full.
+func (c *TokenCache) Stats() cachestats.Stats { return c.stats.Stats(c.Len()) }
 
 // Len returns the number of cached tokens.
 func (c *TokenCache) Len() int {

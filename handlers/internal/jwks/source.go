@@ -33,6 +33,7 @@ type Source struct {
 	lastAttempt time.Time     // start of the last fetch of any kind
 	next        time.Time     // when Run fetches next
 	failures    int           // consecutive failed fetches
+	fetchErrors uint64        // failed fetches in all, for metrics
 	lastErr     error
 }
 
@@ -129,6 +130,7 @@ func (s *Source) fetch(done chan struct{}) {
 	now := s.c.o.Now()
 	if err != nil {
 		s.failures++
+		s.fetchErrors++
 		s.lastErr = err
 		s.next = now.Add(s.backoff())
 	} else {

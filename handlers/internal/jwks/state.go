@@ -34,6 +34,8 @@ type SourceState struct {
 	LastError error
 	// Failures counts consecutive failed fetches.
 	Failures int
+	// FetchErrors counts every failed fetch since the set was registered.
+	FetchErrors uint64
 }
 
 // States returns the state of every key set some rule has registered and
@@ -57,7 +59,7 @@ func (c *Cache) States() []SourceState {
 func (s *Source) state() SourceState {
 	st := SourceState{URL: s.display}
 	s.mu.Lock()
-	st.LastError, st.Failures = s.lastErr, s.failures
+	st.LastError, st.Failures, st.FetchErrors = s.lastErr, s.failures, s.fetchErrors
 	s.mu.Unlock()
 	if ok := s.lastOK.Load(); ok != 0 && s.set.Load() != nil {
 		st.LastSuccess = time.Unix(0, ok)

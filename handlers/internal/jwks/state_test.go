@@ -49,9 +49,13 @@ func TestStatesFollowFetches(t *testing.T) {
 			want: StateStale, keys: 1, errPart: "status 502", failures: 1},
 		{name: "keys older than max stale", do: func() { clk.Advance(time.Hour) }, want: StateMissing, errPart: "status 502", failures: 1},
 	}
-	for _, s := range steps {
+	for i, s := range steps {
 		s.do()
 		st := state()
+		// Every failed fetch counts, whatever succeeded in between.
+		if want := []uint64{0, 1, 1, 2, 2}[i]; st.FetchErrors != want {
+			t.Fatalf("%s: fetch errors %d, want %d", s.name, st.FetchErrors, want)
+		}
 		if st.State != s.want || st.Keys != s.keys || st.Failures != s.failures {
 			t.Fatalf("%s: state %s keys %d failures %d, want %s %d %d", s.name, st.State, st.Keys, st.Failures, s.want, s.keys, s.failures)
 		}

@@ -15,6 +15,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"sync/atomic"
 	"time"
 
 	"github.com/portcullis-authz/portcullis/handlers/internal/breaker"
@@ -56,9 +57,39 @@ type Options struct {
 
 // Client sends handler calls. It is safe for concurrent use.
 type Client struct {
-	hc       *http.Client
-	maxBody  int64
-	breakers *breaker.Registry
+	hc        *http.Client
+	maxBody   int64
+	breakers  *breaker.Registry
+	observers atomic.Pointer[[]CallObserver]
+}
+
+// CallObserver is told about every call a Client sends (metrics,
+// tracing). It must be cheap and safe for concurrent use.
+type CallObserver interface {
+	// StartCall is called before req is sent. It returns the context the
+	// call is sent with (a child span, say, or ctx itself) and a function
+	// called once when the call is over, with the response status (0 when
+	// none was read) and the call's error. It may set headers on req.
+	StartCall(ctx context.Context, req *http.Request) (context.Context, func(status int, err error))
+}
+
+// Observe adds o to the observers of every later call. Observers are
+// added while the process starts, before handlers send calls.
+func (c *Client) Observe(o CallObserver) {
+	if o == nil {
+		return
+	}
+	for {
+		old := c.observers.Load()
+		var next []CallObserver
+		if old != nil {
+			next = append(next, *old...)
+		}
+		next = append(next, o)
+		if c.observers.CompareAndSwap(old, &next) {
+			return
+		}
+	}
 }
 
 // New returns a Client.
@@ -120,10 +151,39 @@ type Response struct {
 }
 
 // Do sends req and reads the whole body (at most the configured limit).
-// When in is not nil its traceparent and tracestate headers are copied so
-// remote calls join the caller's trace. A 3xx answer is returned as an
+// When ctx carries the check's span (tracing on), the call gets a child
+// span and sends its trace context; otherwise, when in is not nil, its
+// traceparent and tracestate headers are copied so remote calls still
+// join the caller's trace. A 3xx answer is returned as an
 // error wrapping ErrRedirect.
-func (c *Client) Do(ctx context.Context, req *http.Request, in *pipeline.Request) (*Response, error) {
+func (c *Client) Do(ctx context.Context, req *http.Request, in *pipeline.Request) (resp *Response, err error) {
+	if traced(ctx) {
+		var end func(int, error)
+		ctx, end = startSpan(ctx, req)
+		defer func() { end(statusOf(resp), err) }()
+	}
+	obs := c.observers.Load()
+	if obs == nil {
+		return c.do(ctx, req, in)
+	}
+	var dones [4]func(int, error) // no allocation for up to four observers
+	done := dones[:0]
+	for _, o := range *obs {
+		var d func(int, error)
+		ctx, d = o.StartCall(ctx, req)
+		if d != nil {
+			done = append(done, d)
+		}
+	}
+	resp, err = c.do(ctx, req, in)
+	status := statusOf(resp)
+	for i := len(done) - 1; i >= 0; i-- {
+		done[i](status, err)
+	}
+	return resp, err
+}
+
+func (c *Client) do(ctx context.Context, req *http.Request, in *pipeline.Request) (*Response, error) {
 	req = req.WithContext(ctx)
 	if in != nil {
 		for _, h := range [...]string{"traceparent", "tracestate"} {

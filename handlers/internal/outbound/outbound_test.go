@@ -14,6 +14,7 @@ import (
 
 func TestDoEnforcesLimits(t *testing.T) {
 	var gotTrace string
+	release := make(chan struct{})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		gotTrace = r.Header.Get("traceparent")
 		switch r.URL.Path {
@@ -24,16 +25,21 @@ func TestDoEnforcesLimits(t *testing.T) {
 		case "/redirect":
 			http.Redirect(w, r, "http://127.0.0.1:1/elsewhere", http.StatusFound)
 		case "/slow":
+			// The body never ends: only the client's timeout can.
 			w.WriteHeader(200)
 			w.(http.Flusher).Flush()
 			select {
-			case <-time.After(2 * time.Second):
+			case <-release:
 			case <-r.Context().Done():
 			}
 		}
 	}))
 	defer srv.Close()
-	c := New(Options{Timeout: 300 * time.Millisecond, MaxBodyBytes: 1024})
+	defer close(release) // runs first, so that Close does not wait
+	// The timeout is a minute, which no answer reaches however busy the
+	// machine, except for the body that never ends.
+	c := New(Options{Timeout: time.Minute, MaxBodyBytes: 1024})
+	short := New(Options{Timeout: 300 * time.Millisecond, MaxBodyBytes: 1024})
 	in := &pipeline.Request{Header: pipeline.Header{"traceparent": {"00-abc-def-01"}}}
 
 	tests := []struct {
@@ -50,7 +56,11 @@ func TestDoEnforcesLimits(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			req, _ := http.NewRequest(http.MethodGet, srv.URL+tt.path, nil)
-			resp, err := c.Do(context.Background(), req, in)
+			client := c
+			if tt.timeout {
+				client = short
+			}
+			resp, err := client.Do(context.Background(), req, in)
 			switch {
 			case tt.wantErr != nil:
 				if !errors.Is(err, tt.wantErr) {

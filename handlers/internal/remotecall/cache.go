@@ -8,6 +8,8 @@ import (
 	"hash"
 	"sync"
 	"time"
+
+	"github.com/portcullis-authz/portcullis/handlers/internal/cachestats"
 )
 
 // Default bounds of a Cache.
@@ -45,6 +47,7 @@ type Cache[V any] struct {
 	lru    list.List // front = most recently used
 	bytes  int64
 	o      CacheOptions
+	stats  cachestats.Counters
 }
 
 type entry[V any] struct {
@@ -76,16 +79,19 @@ func (c *Cache[V]) Get(k Key, now time.Time) (V, bool) {
 	defer c.mu.Unlock()
 	el, ok := c.items[k]
 	if !ok {
+		c.stats.Miss()
 		var zero V
 		return zero, false
 	}
 	e := el.Value.(*entry[V])
 	if !now.Before(e.expires) {
 		c.remove(el)
+		c.stats.Miss()
 		var zero V
 		return zero, false
 	}
 	c.lru.MoveToFront(el)
+	c.stats.Hit()
 	return e.val, true
 }
 
@@ -108,6 +114,7 @@ func (c *Cache[V]) Set(k Key, v V, cost int64, now, expires time.Time) {
 	c.bytes += cost
 	for len(c.items) > c.o.MaxEntries || c.bytes > c.o.MaxBytes {
 		c.remove(c.lru.Back())
+		c.stats.Evicted(1)
 	}
 }
 
@@ -127,6 +134,9 @@ func (c *Cache[V]) Len() int {
 	defer c.mu.Unlock()
 	return len(c.items)
 }
+
+// Stats returns the cache's hit, miss and eviction counts, for metrics.
+func (c *Cache[V]) Stats() cachestats.Stats { return c.stats.Stats(c.Len()) }
 
 func (c *Cache[V]) remove(el *list.Element) {
 	e := c.lru.Remove(el).(*entry[V])

@@ -3,6 +3,8 @@ package idtoken
 import (
 	"sync"
 	"time"
+
+	"github.com/portcullis-authz/portcullis/handlers/internal/cachestats"
 )
 
 // DefaultCacheMaxBytes bounds the minted-token cache of one Signers, the
@@ -27,6 +29,7 @@ const (
 type tokenCache struct {
 	shards   [cacheShards]cacheShard
 	maxShard int64
+	stats    cachestats.Counters
 }
 
 type cacheShard struct {
@@ -59,8 +62,10 @@ func (c *tokenCache) get(k [32]byte, now time.Time) (string, bool) {
 	e, ok := sh.m[k]
 	sh.mu.RUnlock()
 	if !ok || !now.Before(e.until) {
+		c.stats.Miss()
 		return "", false
 	}
+	c.stats.Hit()
 	return e.value, true
 }
 
@@ -87,6 +92,9 @@ func (c *tokenCache) put(k [32]byte, value string, until, now time.Time) {
 		if over || !now.Before(e.until) {
 			sh.bytes -= int64(len(e.value)) + entryOverhead
 			delete(sh.m, ek)
+			if now.Before(e.until) {
+				c.stats.Evicted(1)
+			}
 		}
 		visited++
 	}
@@ -94,7 +102,11 @@ func (c *tokenCache) put(k [32]byte, value string, until, now time.Time) {
 	sh.bytes += cost
 }
 
-// len returns the number of entries (tests).
+// CacheStats returns the minted-token cache's hit, miss and eviction
+// counts, for metrics.
+func (s *Signers) CacheStats() cachestats.Stats { return s.cache.stats.Stats(s.cache.len()) }
+
+// len returns the number of entries.
 func (c *tokenCache) len() int {
 	n := 0
 	for i := range c.shards {

@@ -187,6 +187,9 @@ func assertMissing(t *testing.T, s *Signers, url, wantErr string) {
 	if st[0].LastError == nil || !strings.Contains(st[0].LastError.Error(), wantErr) {
 		t.Fatalf("state error %v, want %q", st[0].LastError, wantErr)
 	}
+	if st[0].FetchErrors == 0 {
+		t.Fatal("a failed load is not counted in FetchErrors")
+	}
 }
 
 func errString(m map[string]any) string {

@@ -129,6 +129,8 @@ type source struct {
 	// goroutine touches them afterwards.
 	tries   int
 	nextTry time.Time
+
+	fetchErrors atomic.Uint64 // failed loads in all, for metrics
 }
 
 // sourceState is immutable once published.
@@ -180,6 +182,7 @@ func (s *Signers) source(loc jwksLocation) (*source, error) {
 		return nil, fetchErr // read, and not a key set: configuration, like a parse error
 	}
 	if fetchErr != nil {
+		src.fetchErrors.Add(1)
 		src.state.Store(&sourceState{failingSince: s.now(), lastErr: fetchErr})
 		src.tries, src.nextTry = 1, time.Now().Add(s.backoff(1))
 	} else {
@@ -326,6 +329,7 @@ func (s *Signers) refresh(ctx context.Context, src *source) {
 		}
 	}
 	if err != nil {
+		src.fetchErrors.Add(1)
 		next := *old
 		next.lastErr = err
 		if next.failingSince.IsZero() {

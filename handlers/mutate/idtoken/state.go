@@ -30,6 +30,8 @@ type KeySetState struct {
 	LastSuccess time.Time
 	// LastError is the error of the last load, nil after a success.
 	LastError error
+	// FetchErrors counts every failed load of the set.
+	FetchErrors uint64
 }
 
 // States returns the state of every key set a live mutator uses, sorted by
@@ -40,7 +42,7 @@ func (s *Signers) States() []KeySetState {
 	out := make([]KeySetState, 0, len(srcs))
 	for _, src := range srcs {
 		st := src.state.Load()
-		ks := KeySetState{URL: redactURL(src.loc), LastSuccess: st.loadedAt, LastError: st.lastErr}
+		ks := KeySetState{URL: redactURL(src.loc), LastSuccess: st.loadedAt, LastError: st.lastErr, FetchErrors: src.fetchErrors.Load()}
 		switch {
 		case !st.usable(now, s.maxStale):
 			ks.State = StateMissing
