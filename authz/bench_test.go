@@ -29,6 +29,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/portcullis-authz/portcullis/authz"
+	"github.com/portcullis-authz/portcullis/cmd/portcullis/config"
 	"github.com/portcullis-authz/portcullis/handlers/authn/jwt"
 	"github.com/portcullis-authz/portcullis/handlers/builtin"
 	"github.com/portcullis-authz/portcullis/handlers/mutate/idtoken"
@@ -279,7 +280,7 @@ func benchCompile(tb testing.TB, deps *builtin.Deps, file string, vars map[strin
 // before deps is.
 func benchCompileSpecs(tb testing.TB, deps *builtin.Deps, specs []pipeline.RuleSpec) *pipeline.Snapshot {
 	tb.Helper()
-	cfg, _, err := rulestore.LoadConfig(filepath.Join("testdata", "bench", "config.yaml"), nil, nil)
+	cfg, _, err := config.Load(filepath.Join("testdata", "bench", "config.yaml"), nil, nil)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -449,4 +450,38 @@ func benchJWTPool(tb testing.TB, key *rsa.PrivateKey) []*authv3.CheckRequest {
 		tb.Fatal(benchPool.err)
 	}
 	return benchPool.reqs
+}
+
+// BenchmarkCheckJWTHeaderExtra measures the common production rule: a jwt
+// authenticator (RS256, key set from a local JWKS file, token cached), the
+// allow authorizer and a header mutator rendering a claim with
+// {{ print .Extra.x }}.
+func BenchmarkCheckJWTHeaderExtra(b *testing.B) {
+	keys := benchKeySet(b)
+	pub, err := benchJWK(&keys.idp.PublicKey, "idp-1", "RS256")
+	if err != nil {
+		b.Fatal(err)
+	}
+	deps := benchDeps(b)
+	snap := benchCompileSpecs(b, deps, []pipeline.RuleSpec{{
+		ID:    "orders",
+		Match: &pipeline.MatchSpec{URL: "https://api.test/orders/<[0-9]+>", Methods: []string{"GET"}},
+		Authenticators: []pipeline.HandlerSpec{{Handler: "jwt", Config: map[string]any{
+			"jwks_urls":       []any{benchWriteJWKS(b, pub)},
+			"trusted_issuers": []any{"https://idp.test"},
+			"target_audience": []any{"api://gw"},
+		}}},
+		Authorizer: &pipeline.HandlerSpec{Handler: "allow"},
+		Mutators: []pipeline.HandlerSpec{{Handler: "header", Config: map[string]any{
+			"headers": map[string]any{"X-User": "{{ print .Subject }}", "X-Email": "{{ print .Extra.email }}"},
+		}}},
+		Source: "bench-jwt-header",
+	}})
+	c := benchChecker(snap)
+	req := benchJWTRequest(benchToken(b, keys.idp, "alice", time.Now()))
+	resp := benchWarm(b, c, req, "orders", "alice")
+	if v := benchHeader(resp, "x-email"); v != "alice@example.com" {
+		b.Fatalf("x-email %q, want alice@example.com", v)
+	}
+	benchLoop(b, c, []*authv3.CheckRequest{req})
 }

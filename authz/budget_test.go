@@ -29,6 +29,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/portcullis-authz/portcullis/authz"
+	"github.com/portcullis-authz/portcullis/cmd/portcullis/config"
 	"github.com/portcullis-authz/portcullis/handlers/builtin"
 	"github.com/portcullis-authz/portcullis/pipeline"
 	"github.com/portcullis-authz/portcullis/rulestore"
@@ -93,7 +94,7 @@ func budgetWorld(tb testing.TB, rules string, hooks budgetHooks) (*builtin.Deps,
 			return nil
 		}), nil
 	})
-	cfg, _, err := rulestore.LoadConfig("budget.yaml", []byte(budgetConfig), nil)
+	cfg, _, err := config.Load("budget.yaml", []byte(budgetConfig), nil)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -201,8 +202,8 @@ func TestSpentBudgetIsAnsweredInBandBeforeTheCallerGivesUp(t *testing.T) {
 		checker  *authz.Checker
 		deadline time.Duration
 	}{
-		{"check_timeout ends it", authz.NewChecker(st, nil, nil), time.Second},
-		{"caller deadline less the margin ends it", authz.NewChecker(st, nil, nil, authz.WithBudget(time.Hour, 400*time.Millisecond)), 600 * time.Millisecond},
+		{"check_timeout ends it", authz.NewChecker(st, nil, nil), 5 * time.Second},
+		{"caller deadline less the margin ends it", authz.NewChecker(st, nil, nil, authz.WithBudget(time.Hour, time.Second)), 1500 * time.Millisecond},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -331,7 +332,11 @@ func TestCanceledCheckIsNotADeadline(t *testing.T) {
 
 // Every handler that calls out stops at the budget, whatever timeout its
 // rule sets, and the check answers deadline rather than the handler's
-// own reason for the failure it saw.
+// own reason for the failure it saw. The budget is a second rather than
+// the default 180ms so that each check reaches its dependency before the
+// budget ends however busy the machine (a stall of a few hundred
+// milliseconds is common under -race on two shared cores); the caller
+// allows ten.
 func TestRemoteCallsStopAtTheBudget(t *testing.T) {
 	secKeys(t)
 	basic := "Basic " + base64.StdEncoding.EncodeToString([]byte("client:secret"))
@@ -374,12 +379,13 @@ func TestRemoteCallsStopAtTheBudget(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			calls := make(chan string, 16)
 			dep := budgetHangingServer(t, calls)
 			rules := "- id: remote\n  match: {url: \"https://api.test/r\", methods: [GET]}\n  " + fmt.Sprintf(tt.handler, dep.URL)
 			_, st := budgetWorld(t, rules, budgetHooks{})
-			c := budgetServe(t, authz.NewChecker(st, nil, nil))
-			budgetSpent(t, budgetCheck(t, c, time.Second, secCheck("GET", secHost, "/r", tt.headers)))
+			c := budgetServe(t, authz.NewChecker(st, nil, nil, authz.WithBudget(time.Second, authz.DefaultDeadlineMargin)))
+			budgetSpent(t, budgetCheck(t, c, 10*time.Second, secCheck("GET", secHost, "/r", tt.headers)))
 			if len(calls) == 0 {
 				t.Fatal("the dependency was never called: the test proves nothing")
 			}

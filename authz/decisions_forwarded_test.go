@@ -21,6 +21,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/portcullis-authz/portcullis/authz"
+	"github.com/portcullis-authz/portcullis/cmd/portcullis/config"
 	"github.com/portcullis-authz/portcullis/handlers/builtin"
 	"github.com/portcullis-authz/portcullis/pipeline"
 	"github.com/portcullis-authz/portcullis/rulestore"
@@ -60,7 +61,7 @@ func fwdSnapshot(t testing.TB) *pipeline.Snapshot {
 	t.Cleanup(deps.Close)
 	reg := pipeline.NewRegistry()
 	builtin.Register(reg, deps)
-	cfg, _, err := rulestore.LoadConfig("test.yaml", []byte(`
+	cfg, _, err := config.Load("test.yaml", []byte(`
 authenticators: {anonymous: {enabled: true}, unauthorized: {enabled: true}}
 authorizers: {allow: {enabled: true}}
 mutators: {noop: {enabled: true}, header: {enabled: true}}
@@ -93,7 +94,7 @@ func newFwdServer(t *testing.T, listen string, trust *authz.ForwardedTrust) *fwd
 	st := &store{}
 	st.s.Store(fwdSnapshot(t))
 	core, logs := observer.New(zap.InfoLevel)
-	c := authz.NewChecker(st, zap.New(core), nil)
+	c := authz.NewChecker(st, zap.New(core), nil, testBudget)
 	srv := httptest.NewUnstartedServer(authz.NewAPIHandler(st, nil, authz.APIOptions{Decisions: c.Decisions(authz.DecisionsOptions{Forwarded: trust})}))
 	lis, err := net.Listen("tcp", net.JoinHostPort(listen, "0"))
 	if err != nil {

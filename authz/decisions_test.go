@@ -15,7 +15,7 @@ import (
 func TestDecisionAPI(t *testing.T) {
 	st := &store{}
 	st.s.Store(snapshot(t))
-	c := authz.NewChecker(st, zap.NewNop(), nil)
+	c := authz.NewChecker(st, zap.NewNop(), nil, testBudget)
 	srv := httptest.NewServer(authz.NewAPIHandler(st, nil, authz.APIOptions{Decisions: c.Decisions(authz.DecisionsOptions{})}))
 	defer srv.Close()
 

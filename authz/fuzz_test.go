@@ -116,7 +116,7 @@ func fuzzDecisionHandler(tb testing.TB) http.Handler {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(snap.Close)
-	h := authz.NewChecker(fuzzSnapshot{snap}, nil, nil).Decisions(authz.DecisionsOptions{})
+	h := authz.NewChecker(fuzzSnapshot{snap}, nil, nil, testBudget).Decisions(authz.DecisionsOptions{})
 	// The property is only worth something if the allow is reachable.
 	req := httptest.NewRequest(http.MethodGet, "/decisions/public/a", nil)
 	req.Host, req.RemoteAddr = "api.test", "127.0.0.1:40000"

@@ -58,7 +58,7 @@ func serveReadiness(t *testing.T, st authz.Snapshots, r *authz.Readiness, stopTi
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := authz.NewGRPCServer(authz.NewChecker(st, zap.NewNop(), nil), zap.NewNop(), authz.GRPCOptions{Readiness: r, StopTimeout: stopTimeout})
+	srv := authz.NewGRPCServer(authz.NewChecker(st, zap.NewNop(), nil, testBudget), zap.NewNop(), authz.GRPCOptions{Readiness: r, StopTimeout: stopTimeout})
 	srv.SetServing(true)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -216,7 +216,7 @@ func TestAPIAnswersWhileDrainingAndClosesConnections(t *testing.T) {
 	st := &store{}
 	st.s.Store(snapshot(t))
 	r := authz.NewReadiness(st)
-	c := authz.NewChecker(st, zap.NewNop(), nil)
+	c := authz.NewChecker(st, zap.NewNop(), nil, testBudget)
 	api := httptest.NewServer(authz.NewAPIHandler(st, nil, authz.APIOptions{Readiness: r, Decisions: c.Decisions(authz.DecisionsOptions{})}))
 	defer api.Close()
 	get := func(path string) *http.Response {

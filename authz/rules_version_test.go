@@ -28,7 +28,7 @@ func TestRulesVersionInDecisionLogAndMetric(t *testing.T) {
 	st.s.Store(snap)
 
 	core, logs := observer.New(zap.InfoLevel)
-	c := authz.NewChecker(st, zap.New(core), nil)
+	c := authz.NewChecker(st, zap.New(core), nil, testBudget)
 	r, err := envoy.ToRequest(checkReq("GET", "/public/x", nil))
 	if err != nil {
 		t.Fatal(err)

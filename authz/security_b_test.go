@@ -1,10 +1,8 @@
 package authz_test
 
 import (
-	"context"
 	"strings"
 	"testing"
-	"time"
 )
 
 // secPathCase is one request of category B and its acceptable outcomes.
@@ -180,17 +178,11 @@ func TestSecurityB(t *testing.T) {
 	})
 
 	t.Run("B-14 catastrophic backtracking pattern", func(t *testing.T) {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		start := time.Now()
-		resp, err := w.client.Check(ctx, secCheck("GET", secHost, "/search/"+strings.Repeat("a", 40)+"!", nil))
-		if err != nil {
-			t.Fatalf("no answer within 2s (%v): %v", time.Since(start), err)
-		}
-		r := secResult{resp: resp}
-		secWellFormed(t, r)
+		// A backtracking match of this path would take 2^40 steps: an
+		// answer at all (secTry allows 10s) shows the pattern ran on RE2.
+		// How fast is not asserted; pipeline/match checks the engine.
+		r := w.check(t, secCheck("GET", secHost, "/search/"+strings.Repeat("a", 40)+"!", nil))
 		secDeny(t, r, 404)
-		t.Logf("decided in %v", time.Since(start))
 	})
 
 	t.Run("B-16 Unicode compatibility forms and overlong UTF-8", func(t *testing.T) {

@@ -57,7 +57,7 @@ func TestSecurityBreakerDeadDependencyFailsFastPerURL(t *testing.T) {
 - id: R-same-host
   match: {url: "https://api.test/reports/<.*>", methods: [GET]}
   authenticators: [{handler: anonymous}]
-  authorizer: {handler: remote_json, config: {remote: "%[1]s/decide", payload: '{"subject":"{{ .Subject }}"}', decision_path: allow}}
+  authorizer: {handler: remote_json, config: {remote: "%[1]s/decide", timeout: 10s, payload: '{"subject":"{{ .Subject }}"}', decision_path: allow}}
   mutators: [{handler: noop}]
 `, dep.URL)})
 

@@ -106,18 +106,20 @@ func (s *secRemote) serve(w http.ResponseWriter, r *http.Request) {
 
 // secRemoteRules are remote_json routes whose capture group names the
 // remote's case: /d05/<case> decides with decision_path "allow",
-// /d05s/<case> by status alone, /d13/<case> with a 300ms timeout.
+// /d05s/<case> by status alone, /d13/<case> with a 300ms timeout. The
+// first two allow 10s, so that no answer depends on how busy the machine
+// is; the default (150ms) is the budget tests' subject.
 func secRemoteRules(remoteURL string) string {
 	return fmt.Sprintf(`
 - id: R-remote-decision
   match: {url: "https://api.test/d05/<[a-z0-9-]+>", methods: [GET]}
   authenticators: [{handler: anonymous}]
-  authorizer: {handler: remote_json, config: {remote: "%[1]s/decide", decision_path: allow, payload: '{"case": {{ jsonQuote (printIndex .MatchContext.RegexpCaptureGroups 0) }}}'}}
+  authorizer: {handler: remote_json, config: {remote: "%[1]s/decide", timeout: 10s, decision_path: allow, payload: '{"case": {{ jsonQuote (printIndex .MatchContext.RegexpCaptureGroups 0) }}}'}}
   mutators: [{handler: noop}]
 - id: R-remote-status
   match: {url: "https://api.test/d05s/<[a-z0-9-]+>", methods: [GET]}
   authenticators: [{handler: anonymous}]
-  authorizer: {handler: remote_json, config: {remote: "%[1]s/decide", payload: '{"case": {{ jsonQuote (printIndex .MatchContext.RegexpCaptureGroups 0) }}}'}}
+  authorizer: {handler: remote_json, config: {remote: "%[1]s/decide", timeout: 10s, payload: '{"case": {{ jsonQuote (printIndex .MatchContext.RegexpCaptureGroups 0) }}}'}}
   mutators: [{handler: noop}]
 - id: R-remote-timeout
   match: {url: "https://api.test/d13/<[a-z0-9-]+>", methods: [GET]}
@@ -180,27 +182,28 @@ func newSecIntrospection(t *testing.T) *secIntrospection {
 }
 
 // secIntrospectionRules: /d07/read and /d07/write need scope read and
-// write (exact); /d09/... caches for 300s, /d09r/... for 1s.
+// write (exact); /d09/... caches for 300s, /d09r/... for 1s. Calls may
+// take 10s (see secRemoteRules).
 func secIntrospectionRules(url string) string {
 	return fmt.Sprintf(`
 - id: R-intro-read
   match: {url: "https://api.test/d07/read/<.*>", methods: [GET]}
-  authenticators: [{handler: oauth2_introspection, config: {introspection_url: "%[1]s", scope_strategy: exact, required_scope: [read], cache: {enabled: true, ttl: 300s}}}]
+  authenticators: [{handler: oauth2_introspection, config: {introspection_url: "%[1]s", timeout: 10s, scope_strategy: exact, required_scope: [read], cache: {enabled: true, ttl: 300s}}}]
   authorizer: {handler: allow}
   mutators: [{handler: noop}]
 - id: R-intro-write
   match: {url: "https://api.test/d07/write/<.*>", methods: [GET]}
-  authenticators: [{handler: oauth2_introspection, config: {introspection_url: "%[1]s", scope_strategy: exact, required_scope: [write], cache: {enabled: true, ttl: 300s}}}]
+  authenticators: [{handler: oauth2_introspection, config: {introspection_url: "%[1]s", timeout: 10s, scope_strategy: exact, required_scope: [write], cache: {enabled: true, ttl: 300s}}}]
   authorizer: {handler: allow}
   mutators: [{handler: noop}]
 - id: R-intro-exp
   match: {url: "https://api.test/d09/<.*>", methods: [GET]}
-  authenticators: [{handler: oauth2_introspection, config: {introspection_url: "%[1]s", cache: {enabled: true, ttl: 300s}}}]
+  authenticators: [{handler: oauth2_introspection, config: {introspection_url: "%[1]s", timeout: 10s, cache: {enabled: true, ttl: 300s}}}]
   authorizer: {handler: allow}
   mutators: [{handler: noop}]
 - id: R-intro-revoke
   match: {url: "https://api.test/d09r/<.*>", methods: [GET]}
-  authenticators: [{handler: oauth2_introspection, config: {introspection_url: "%[1]s", cache: {enabled: true, ttl: 1s}}}]
+  authenticators: [{handler: oauth2_introspection, config: {introspection_url: "%[1]s", timeout: 10s, cache: {enabled: true, ttl: 1s}}}]
   authorizer: {handler: allow}
   mutators: [{handler: noop}]
 `, url)
@@ -232,16 +235,18 @@ func newSecSessionStore(t *testing.T) *httptest.Server {
 	return srv
 }
 
+// secSessionRules are cookie_session routes on the session store at url,
+// whose calls may take 10s (see secRemoteRules).
 func secSessionRules(url string) string {
 	return fmt.Sprintf(`
 - id: R-session-identity
   match: {url: "https://api.test/d17a/<.*>", methods: [GET]}
-  authenticators: [{handler: cookie_session, config: {check_session_url: "%[1]s", preserve_path: false, subject_from: identity.id}}]
+  authenticators: [{handler: cookie_session, config: {check_session_url: "%[1]s", timeout: 10s, preserve_path: false, subject_from: identity.id}}]
   authorizer: {handler: allow}
   mutators: [{handler: header, config: {headers: {X-User: "{{ print .Subject }}"}}}]
 - id: R-session-subject
   match: {url: "https://api.test/d17b/<.*>", methods: [GET]}
-  authenticators: [{handler: cookie_session, config: {check_session_url: "%[1]s", preserve_path: false}}]
+  authenticators: [{handler: cookie_session, config: {check_session_url: "%[1]s", timeout: 10s, preserve_path: false}}]
   authorizer: {handler: allow}
   mutators: [{handler: header, config: {headers: {X-User: "{{ print .Subject }}"}}}]
 `, url)
@@ -282,18 +287,18 @@ func TestSecurityD(t *testing.T) {
 		fmt.Fprintf(&d03, `
 - id: R-d03-intro-%[1]s
   match: {url: "https://api.test/d03/intro/%[1]s", methods: [GET]}
-  authenticators: [{handler: oauth2_introspection, config: {introspection_url: "%[2]s/introspect"}}]
+  authenticators: [{handler: oauth2_introspection, config: {introspection_url: "%[2]s/introspect", timeout: 10s}}]
   authorizer: {handler: allow}
   mutators: [{handler: noop}]
 - id: R-d03-session-%[1]s
   match: {url: "https://api.test/d03/session/%[1]s", methods: [GET]}
-  authenticators: [{handler: cookie_session, config: {check_session_url: "%[2]s/sessions/whoami", preserve_path: true}}]
+  authenticators: [{handler: cookie_session, config: {check_session_url: "%[2]s/sessions/whoami", timeout: 10s, preserve_path: true}}]
   authorizer: {handler: allow}
   mutators: [{handler: noop}]
 - id: R-d03-remote-%[1]s
   match: {url: "https://api.test/d03/remote/%[1]s", methods: [GET]}
   authenticators: [{handler: anonymous}]
-  authorizer: {handler: remote_json, config: {remote: "%[2]s/decide", payload: '{}'}}
+  authorizer: {handler: remote_json, config: {remote: "%[2]s/decide", timeout: 10s, payload: '{}'}}
   mutators: [{handler: noop}]
 - id: R-d03-jwks-%[1]s
   match: {url: "https://api.test/d03/jwks/%[1]s", methods: [GET]}
@@ -329,9 +334,7 @@ func TestSecurityD(t *testing.T) {
 					called := func() bool { return redirected(endpoint) > before }
 					if kind == "jwks" {
 						called = func() bool { return redirected(endpoint) > 0 }
-						for deadline := time.Now().Add(2 * time.Second); !called() && time.Now().Before(deadline); {
-							time.Sleep(10 * time.Millisecond)
-						}
+						secEventually(t, "the background fetch of "+endpoint, called)
 					}
 					if !called() {
 						t.Fatalf("the %s endpoint %s was never called", kind, endpoint)
@@ -412,14 +415,14 @@ func TestSecurityD(t *testing.T) {
 	})
 
 	t.Run("D-13 slow-loris response body", func(t *testing.T) {
-		start := time.Now()
+		// The body never ends (a byte per 100ms until the client goes), so
+		// only the rule's 300ms timeout can end the call, long before the
+		// check's own budget (secTry's 10s): the denial names the remote.
 		r := w.check(t, secCheck("GET", secHost, "/d13/slow-body", nil))
-		took := time.Since(start)
-		secDeny(t, r)
-		if took > 2*time.Second {
-			t.Fatalf("denied after %v, want within the 300ms call budget (2s allowed)", took)
+		secDeny(t, r, 503)
+		if r.reason() != "remote_json_unavailable" {
+			t.Fatalf("got %v, want reason remote_json_unavailable (the call's timeout, not the check's)", r)
 		}
-		t.Logf("%v after %v", r, took)
 	})
 
 	t.Run("D-17 duplicate keys and type confusion in remote JSON", func(t *testing.T) {

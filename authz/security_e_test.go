@@ -20,6 +20,7 @@ import (
 	"github.com/portcullis-authz/portcullis/authz"
 	"github.com/portcullis-authz/portcullis/pipeline"
 	"github.com/portcullis-authz/portcullis/rulestore"
+	"github.com/portcullis-authz/portcullis/rulestore/filesource"
 )
 
 // TestSecurityE covers category E (availability) of SECURITY_CASES.md at
@@ -60,18 +61,18 @@ func secE03(t *testing.T) {
   mutators: [{handler: header, config: {headers: {X-Groups: '{{ join "," .Extra.groups }}'}}}]
 - id: R-e03-introspection
   match: {url: "https://api.test/e03/intro", methods: [GET]}
-  authenticators: [{handler: oauth2_introspection, config: {introspection_url: "%s"}}]
+  authenticators: [{handler: oauth2_introspection, config: {introspection_url: "%s", timeout: 10s}}]
   authorizer: {handler: allow}
   mutators: [{handler: noop}]
 - id: R-e03-session
   match: {url: "https://api.test/e03/<(null|ok)>", methods: [GET]}
-  authenticators: [{handler: cookie_session, config: {check_session_url: "%s", preserve_path: false}}]
+  authenticators: [{handler: cookie_session, config: {check_session_url: "%s", timeout: 10s, preserve_path: false}}]
   authorizer: {handler: allow}
   mutators: [{handler: header, config: {headers: {X-User: "{{ print .Subject }}"}}}]
 - id: R-e03-remote
   match: {url: "https://api.test/e03/remote/<[a-z-]+>", methods: [GET]}
   authenticators: [{handler: anonymous}]
-  authorizer: {handler: remote_json, config: {remote: "%s/decide", payload: '{"case": {{ jsonQuote (printIndex .MatchContext.RegexpCaptureGroups 0) }}}'}}
+  authorizer: {handler: remote_json, config: {remote: "%s/decide", timeout: 10s, payload: '{"case": {{ jsonQuote (printIndex .MatchContext.RegexpCaptureGroups 0) }}}'}}
   mutators: [{handler: noop}]
 `, intro.URL, sessions.URL, remote.URL)})
 
@@ -137,29 +138,25 @@ func secE06(t *testing.T) {
 
 	e.idp.set(500, nil)
 	before := e.idp.hits.Load()
-	for deadline := time.Now().Add(5 * time.Second); e.idp.hits.Load()-before < 2; {
-		if time.Now().After(deadline) {
-			t.Fatalf("the JWKS was fetched %d times during the outage, want at least 2 (refresh, retry)", e.idp.hits.Load()-before)
-		}
+	// The failing fetches (the refresh after jwks_ttl, then its retry)
+	// happen in the background; every check meanwhile must still verify.
+	secEventually(t, "two JWKS fetches during the outage (refresh, retry)", func() bool {
 		secAllow(t, k1(), "R-adm")
-		time.Sleep(50 * time.Millisecond)
-	}
+		return e.idp.hits.Load()-before >= 2
+	})
 	secAllow(t, k1(), "R-adm")
 	secAllow(t, e1(), "R-adm")
 
 	// Keys go only after a successful fetch that omits them.
 	e.idp.set(200, secJWKS(t, secJWK(t, &secKeyE1.PublicKey, map[string]any{"kid": "e1", "alg": "ES256", "use": "sig"})))
-	for deadline := time.Now().Add(5 * time.Second); ; {
+	secEventually(t, "k1 to go after a successful fetch without it", func() bool {
 		r := k1()
-		if !r.allowed() {
-			secDeny(t, r, 401)
-			break
+		if r.allowed() {
+			return false
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("k1 still verifies 5s after a successful fetch without it")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		secDeny(t, r, 401)
+		return true
+	})
 	secAllow(t, e1(), "R-adm")
 }
 
@@ -217,7 +214,7 @@ func secE13(t *testing.T) {
 	}
 	write(secRulesBase)
 	store := rulestore.NewStore(cfg, reg, log)
-	src, err := rulestore.NewFileSource([]string{"file://" + file}, nil, log)
+	src, err := filesource.New([]string{"file://" + file}, nil, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -236,7 +233,8 @@ func secE13(t *testing.T) {
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- src.Run(ctx, version, store.Apply) }()
+	src.Applied = version
+	go func() { done <- src.Run(ctx, store.Publish) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
@@ -264,12 +262,7 @@ func secE13(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			before, rejected, failures := reloads(), logs.FilterMessageSnippet("rules rejected").Len(), store.Status().Failures
 			write(c.data)
-			for deadline := time.Now().Add(3 * time.Second); reloads() == before; {
-				if time.Now().After(deadline) {
-					t.Fatal("the file source did not react to the change")
-				}
-				time.Sleep(10 * time.Millisecond)
-			}
+			secEventually(t, "the file source to react to the change", func() bool { return reloads() != before })
 			lastGood(t)
 			if logs.FilterMessageSnippet("rules rejected").Len() == rejected {
 				t.Error("no 'rules rejected' log line for the bad set")

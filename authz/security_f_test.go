@@ -18,7 +18,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -76,6 +75,7 @@ func secF01(t *testing.T) {
     - handler: oauth2_introspection
       config:
         introspection_url: "%s"
+        timeout: 10s
         pre_authorization: {enabled: true, client_id: portcullis, client_secret: "%s", token_url: "%s"}
   authorizer: {handler: allow}
   mutators: [{handler: noop}]
@@ -162,6 +162,30 @@ func secNames(m map[string]string) []string {
 	return out
 }
 
+// secLockedCore writes each entry to its core (a tee) under mu, so that
+// a reader holding mu sees every core of the tee at the same entry.
+type secLockedCore struct {
+	zapcore.Core
+	mu *sync.Mutex
+}
+
+func (c secLockedCore) With(fields []zapcore.Field) zapcore.Core {
+	return secLockedCore{Core: c.Core.With(fields), mu: c.mu}
+}
+
+func (c secLockedCore) Check(e zapcore.Entry, ce *zapcore.CheckedEntry) *zapcore.CheckedEntry {
+	if c.Enabled(e.Level) {
+		return ce.AddCore(e, c)
+	}
+	return ce
+}
+
+func (c secLockedCore) Write(e zapcore.Entry, fields []zapcore.Field) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.Core.Write(e, fields)
+}
+
 // secSyncBuffer is a bytes.Buffer safe for the concurrent writes of a
 // zap core.
 type secSyncBuffer struct {
@@ -194,11 +218,12 @@ func secF03(t *testing.T) {
 	e := newSecEnv(t)
 	var jsonOut, textOut secSyncBuffer
 	obs, logs := observer.New(zapcore.DebugLevel)
-	log := zap.New(zapcore.NewTee(
+	var entryMu sync.Mutex
+	log := zap.New(secLockedCore{Core: zapcore.NewTee(
 		obs,
 		zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()), &jsonOut, zapcore.DebugLevel),
 		zapcore.NewCore(zapcore.NewConsoleEncoder(zap.NewDevelopmentEncoderConfig()), &textOut, zapcore.DebugLevel),
-	))
+	), mu: &entryMu})
 	w := e.world(t, secWorldOpts{log: log, rules: secRulesBase})
 
 	const forged = "2026-01-01T00:00:00Z INFO granted=true subject=admin"
@@ -224,19 +249,16 @@ func secF03(t *testing.T) {
 		})
 	}
 
-	// One line per entry: a forged line would make more. The tee writes
-	// to the three cores in turn, so wait until they agree.
-	n := len(logs.All())
-	for deadline := time.Now().Add(time.Second); time.Now().Before(deadline); {
-		if n = len(logs.All()); len(jsonOut.lines()) == n && len(textOut.lines()) == n {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	// One line per entry: a forged line would make more. Background work
+	// (key fetches) may still be logging; each entry reaches the three
+	// cores under entryMu, so holding it gives a consistent snapshot.
+	entryMu.Lock()
+	n, jsonLines, textLines := len(logs.All()), jsonOut.lines(), textOut.lines()
+	entryMu.Unlock()
 	for _, out := range []struct {
 		name  string
 		lines []string
-	}{{"json", jsonOut.lines()}, {"console", textOut.lines()}} {
+	}{{"json", jsonLines}, {"console", textLines}} {
 		if len(out.lines) != n {
 			t.Errorf("%s log: %d lines for %d entries: a field broke a line", out.name, len(out.lines), n)
 		}

@@ -42,6 +42,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/portcullis-authz/portcullis/authz"
+	svcconfig "github.com/portcullis-authz/portcullis/cmd/portcullis/config"
 	"github.com/portcullis-authz/portcullis/handlers/builtin"
 	"github.com/portcullis-authz/portcullis/pipeline"
 	"github.com/portcullis-authz/portcullis/rulestore"
@@ -389,7 +390,7 @@ func (e *secEnv) secBuild(tb testing.TB, o secWorldOpts) (*builtin.Deps, *pipeli
 	if o.config != nil {
 		o.config(c)
 	}
-	cfg, _, err := rulestore.LoadConfig("security.json", secJSON(tb, c), nil)
+	cfg, _, err := svcconfig.Load("security.json", secJSON(tb, c), nil)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -409,9 +410,47 @@ func (e *secEnv) world(tb testing.TB, o secWorldOpts) *secWorld {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(snap.Close)
+	secAwaitKeys(tb, deps, e.jwksURL())
 	st := &secStore{}
 	st.p.Store(snap)
 	return &secWorld{env: e, deps: deps, snap: snap, client: secServe(tb, st, o.log, o.grpc)}
+}
+
+// secAwaitKeys waits until the first fetch of the key set at url is done,
+// loaded or failed, when a rule in force uses it. The fetch starts when
+// the rules compile, and a check that finds no keys waits for it only
+// jwks_max_wait (150ms): on a busy machine the first check of a world
+// would race that wait.
+func secAwaitKeys(tb testing.TB, deps *builtin.Deps, url string) {
+	tb.Helper()
+	secEventually(tb, "the first fetch of "+url, func() bool {
+		for _, ks := range deps.KeySets() {
+			if ks.URL == url && ks.LastSuccess == nil && ks.Error == "not fetched yet" {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// secEventually polls cond until it holds. It stands in for an event a
+// test cannot wait on directly (a background fetch done, a reload
+// applied), so it has no time limit of its own: it gives up only shortly
+// before the test binary's -timeout would, to say what it waited for.
+func secEventually(tb testing.TB, what string, cond func() bool) {
+	tb.Helper()
+	giveUp := time.Now().Add(time.Minute)
+	if t, ok := tb.(interface{ Deadline() (time.Time, bool) }); ok {
+		if d, ok := t.Deadline(); ok {
+			giveUp = d.Add(-10 * time.Second)
+		}
+	}
+	for !cond() {
+		if time.Now().After(giveUp) {
+			tb.Fatalf("gave up waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // secStore publishes one snapshot.
@@ -422,6 +461,8 @@ type secStore struct {
 func (s *secStore) Current() *pipeline.Snapshot { return s.p.Load() }
 
 // secServe runs a real gRPC server on 127.0.0.1:0 until the test ends.
+// Its checks run under testBudget: they end only at the client's own
+// deadline (less the production margin), never at check_timeout.
 func secServe(tb testing.TB, snaps authz.Snapshots, log *zap.Logger, o authz.GRPCOptions) authv3.AuthorizationClient {
 	tb.Helper()
 	if log == nil {
@@ -434,7 +475,7 @@ func secServe(tb testing.TB, snaps authz.Snapshots, log *zap.Logger, o authz.GRP
 	if err != nil {
 		tb.Fatal(err)
 	}
-	srv := authz.NewGRPCServer(authz.NewChecker(snaps, log, nil), log, o)
+	srv := authz.NewGRPCServer(authz.NewChecker(snaps, log, nil, testBudget), log, o)
 	srv.SetServing(true)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

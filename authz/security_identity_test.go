@@ -198,7 +198,7 @@ func TestSecurityIdentityDecisionAPI(t *testing.T) {
 	w := newSecEnv(t).world(t, secWorldOpts{rules: secIdentityRules})
 	st := &secStore{}
 	st.p.Store(w.snap)
-	c := authz.NewChecker(st, zap.NewNop(), nil)
+	c := authz.NewChecker(st, zap.NewNop(), nil, testBudget)
 	srv := httptest.NewServer(authz.NewAPIHandler(st, nil, authz.APIOptions{Decisions: c.Decisions(authz.DecisionsOptions{})}))
 	t.Cleanup(srv.Close)
 

@@ -75,12 +75,12 @@ func TestSecurityRemoteSessionStoreIsAskedAtItsConfiguredURL(t *testing.T) {
 	w := e.world(t, secWorldOpts{rules: fmt.Sprintf(`
 - id: R-session
   match: {url: "https://api.test/<.*>", methods: [GET, POST, DELETE]}
-  authenticators: [{handler: cookie_session, config: {check_session_url: "%[1]s/sessions/whoami?tenant=a"}}]
+  authenticators: [{handler: cookie_session, config: {check_session_url: "%[1]s/sessions/whoami?tenant=a", timeout: 10s}}]
   authorizer: {handler: allow}
   mutators: [{handler: header, config: {headers: {X-User: "{{ print .Subject }}"}}}]
 - id: R-session-oathkeeper
   match: {url: "https://legacy.test/<.*>", methods: [GET]}
-  authenticators: [{handler: cookie_session, config: {check_session_url: "%[1]s/sessions/whoami?tenant=a", preserve_path: false}}]
+  authenticators: [{handler: cookie_session, config: {check_session_url: "%[1]s/sessions/whoami?tenant=a", timeout: 10s, preserve_path: false}}]
   authorizer: {handler: allow}
   mutators: [{handler: header, config: {headers: {X-User: "{{ print .Subject }}"}}}]
 `, store.URL)})
@@ -138,12 +138,12 @@ func TestSecurityRemoteRefreshTokenNeverAuthenticates(t *testing.T) {
 	w := e.world(t, secWorldOpts{rules: fmt.Sprintf(`
 - id: R-api
   match: {url: "https://api.test/api/<.*>", methods: [GET]}
-  authenticators: [{handler: oauth2_introspection, config: {introspection_url: "%[1]s/introspect", cache: {enabled: true, ttl: 5m}}}]
+  authenticators: [{handler: oauth2_introspection, config: {introspection_url: "%[1]s/introspect", timeout: 10s, cache: {enabled: true, ttl: 5m}}}]
   authorizer: {handler: allow}
   mutators: [{handler: header, config: {headers: {X-User: "{{ print .Subject }}"}}}]
 - id: R-token-exchange
   match: {url: "https://api.test/exchange/<.*>", methods: [GET]}
-  authenticators: [{handler: oauth2_introspection, config: {introspection_url: "%[1]s/introspect", cache: {enabled: true, ttl: 5m},
+  authenticators: [{handler: oauth2_introspection, config: {introspection_url: "%[1]s/introspect", timeout: 10s, cache: {enabled: true, ttl: 5m},
     allowed_token_types: [access_token, refresh_token]}}]
   authorizer: {handler: allow}
   mutators: [{handler: noop}]
@@ -195,12 +195,12 @@ func TestSecurityRemoteAuthorizerGetsOnlyWhatTheRuleAsks(t *testing.T) {
 - id: R-remote
   match: {url: "https://api.test/orders/<.*>", methods: [POST]}
   authenticators: [{handler: noop}]
-  authorizer: {handler: remote, config: {remote: "%[1]s/check"}}
+  authorizer: {handler: remote, config: {remote: "%[1]s/check", timeout: 10s}}
   mutators: [{handler: noop}]
 - id: R-remote-forward
   match: {url: "https://api.test/forward/<.*>", methods: [POST]}
   authenticators: [{handler: noop}]
-  authorizer: {handler: remote, config: {remote: "%[1]s/check", forward_http_headers: [Authorization]}}
+  authorizer: {handler: remote, config: {remote: "%[1]s/check", timeout: 10s, forward_http_headers: [Authorization]}}
   mutators: [{handler: noop}]
 `, remote.URL)})
 	send := func(path string, headers map[string]string) secResult {

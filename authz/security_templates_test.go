@@ -58,6 +58,7 @@ func secTemplateRules(remoteURL, gwKeys string) string {
     handler: remote_json
     config:
       remote: "%s/decide"
+      timeout: 10s
       decision_path: allow
       payload: '{"sub":"{{ .Subject }}","email":"{{ .Extra.email }}","n":{{ print .Extra.n }},"q":"{{ .MatchContext.URL.Query.Get "q" }}","action":"read"}'
   mutators: [{handler: noop}]

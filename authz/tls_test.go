@@ -55,7 +55,7 @@ func startGRPC(t *testing.T, o authz.GRPCOptions) string {
 		t.Fatal(err)
 	}
 	o.StopTimeout = time.Second
-	srv := authz.NewGRPCServer(authz.NewChecker(st, zap.NewNop(), nil), zap.NewNop(), o)
+	srv := authz.NewGRPCServer(authz.NewChecker(st, zap.NewNop(), nil, testBudget), zap.NewNop(), o)
 	srv.SetServing(true)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -185,7 +185,7 @@ func startAPI(t *testing.T, cfg *tls.Config) string {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		c := authz.NewChecker(st, zap.NewNop(), nil)
+		c := authz.NewChecker(st, zap.NewNop(), nil, testBudget)
 		h := authz.NewAPIHandler(st, nil, authz.APIOptions{Decisions: c.Decisions(authz.DecisionsOptions{})})
 		done <- authz.ServeHTTP(ctx, tls.NewListener(lis, cfg), h, zap.NewNop())
 	}()

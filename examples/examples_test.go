@@ -5,10 +5,11 @@ import (
 	"io/fs"
 	"testing"
 
+	"github.com/portcullis-authz/portcullis/cmd/portcullis/config"
 	"github.com/portcullis-authz/portcullis/examples"
 	"github.com/portcullis-authz/portcullis/handlers/builtin"
 	"github.com/portcullis-authz/portcullis/pipeline"
-	"github.com/portcullis-authz/portcullis/rulestore"
+	"github.com/portcullis-authz/portcullis/rulestore/filesource"
 )
 
 func TestQuickstartCompilesAndDecides(t *testing.T) {
@@ -17,14 +18,14 @@ func TestQuickstartCompilesAndDecides(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg, warnings, err := rulestore.LoadConfig("quickstart/config.yaml", data, nil)
+	cfg, warnings, err := config.Load("quickstart/config.yaml", data, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(warnings) > 0 {
 		t.Errorf("the quickstart config should load without warnings: %v", warnings)
 	}
-	src, err := rulestore.NewFileSource(cfg.AccessRules.Repositories, qs, nil)
+	src, err := filesource.New(cfg.AccessRules.Repositories, qs, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

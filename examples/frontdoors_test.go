@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/portcullis-authz/portcullis/authz"
-	"github.com/portcullis-authz/portcullis/rulestore"
+	"github.com/portcullis-authz/portcullis/cmd/portcullis/config"
 )
 
 // The nginx and Caddy examples run in real proxies (e2e, build tags nginx
@@ -90,7 +90,7 @@ func TestTraefikForwardAuthExample(t *testing.T) {
 		t.Fatalf("traefik/dynamic.yml: %v", err)
 	}
 
-	defaults, _, err := rulestore.LoadConfig("", nil, nil)
+	defaults, _, err := config.Load("", nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -34,6 +34,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/portcullis-authz/portcullis/authz"
+	svcconfig "github.com/portcullis-authz/portcullis/cmd/portcullis/config"
 	"github.com/portcullis-authz/portcullis/handlers/builtin"
 	"github.com/portcullis-authz/portcullis/pipeline"
 	"github.com/portcullis-authz/portcullis/rulestore"
@@ -93,34 +94,41 @@ func yamlDocuments(t *testing.T, path string) [][]byte {
 	}
 }
 
-// kubeObjects decodes every document of the Kubernetes examples strictly
+// kubeObjects decodes every document of a Kubernetes example strictly
 // (unknown or duplicate fields fail, as kubectl's server-side field
 // validation does) into its API type.
-func kubeObjects(t *testing.T) []any {
+func kubeObjects(t *testing.T, file string) []any {
 	t.Helper()
-	files, err := filepath.Glob("kubernetes/*.yaml")
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no Kubernetes examples: %v", err)
-	}
 	var objs []any
-	for _, file := range files {
-		for i, doc := range yamlDocuments(t, file) {
-			var tm metav1.TypeMeta
-			if err := yaml.Unmarshal(doc, &tm); err != nil {
-				t.Fatalf("%s: document %d: %v", file, i+1, err)
-			}
-			newObj, ok := kubeKinds[tm.APIVersion+"/"+tm.Kind]
-			if !ok {
-				t.Fatalf("%s: document %d: %s %s is not a kind this test checks", file, i+1, tm.APIVersion, tm.Kind)
-			}
-			obj := newObj()
-			if err := decodeStrict(doc, obj); err != nil {
-				t.Fatalf("%s: document %d (%s): %v", file, i+1, tm.Kind, err)
-			}
-			objs = append(objs, obj)
+	for i, doc := range yamlDocuments(t, file) {
+		var tm metav1.TypeMeta
+		if err := yaml.Unmarshal(doc, &tm); err != nil {
+			t.Fatalf("%s: document %d: %v", file, i+1, err)
 		}
+		newObj, ok := kubeKinds[tm.APIVersion+"/"+tm.Kind]
+		if !ok {
+			t.Fatalf("%s: document %d: %s %s is not a kind this test checks", file, i+1, tm.APIVersion, tm.Kind)
+		}
+		obj := newObj()
+		if err := decodeStrict(doc, obj); err != nil {
+			t.Fatalf("%s: document %d (%s): %v", file, i+1, tm.Kind, err)
+		}
+		objs = append(objs, obj)
 	}
 	return objs
+}
+
+// kubeExamples are the Kubernetes examples (sorted), each checked by its
+// own test.
+var kubeExamples = []string{"kubernetes/fleet.yaml", "kubernetes/portcullis.yaml"}
+
+// TestEveryKubernetesExampleIsChecked: a new file in examples/kubernetes
+// needs its test (and its strict decoding) before it ships.
+func TestEveryKubernetesExampleIsChecked(t *testing.T) {
+	files, err := filepath.Glob("kubernetes/*.yaml")
+	if err != nil || !slices.Equal(files, kubeExamples) {
+		t.Fatalf("examples/kubernetes holds %v, the tests check %v", files, kubeExamples)
+	}
 }
 
 // only returns the single object of type T.
@@ -201,9 +209,9 @@ func containerPort(t *testing.T, c *corev1.Container, p intstr.IntOrString) int3
 
 // compileExample loads a config with the real loader under environ and
 // compiles the rules against it.
-func compileExample(t *testing.T, where string, config, rules []byte, environ []string) *rulestore.Config {
+func compileExample(t *testing.T, where string, config, rules []byte, environ []string) *svcconfig.Config {
 	t.Helper()
-	cfg, warnings, err := rulestore.LoadConfig(where+":config.yaml", config, environ)
+	cfg, warnings, err := svcconfig.Load(where+":config.yaml", config, environ)
 	if err != nil {
 		t.Fatalf("the config does not load in the pod's environment:\n%v", err)
 	}
@@ -248,7 +256,7 @@ func dockerfileUser(t *testing.T) int64 {
 // disruption budget and autoscaler, the Service, and a ConfigMap whose
 // config and rules load and compile in the pod's environment.
 func TestKubernetesManifests(t *testing.T) {
-	objs := kubeObjects(t)
+	objs := kubeObjects(t, "kubernetes/portcullis.yaml")
 	ns := only[*corev1.Namespace](t, objs)
 	sa := only[*corev1.ServiceAccount](t, objs)
 	cm := only[*corev1.ConfigMap](t, objs)
@@ -441,13 +449,13 @@ func TestKubernetesManifests(t *testing.T) {
 // PORTCULLIS_PORT and friends in the environment, which the config loader
 // reads as (unknown) overrides.
 func TestKubernetesServiceLinksWouldBreakTheConfig(t *testing.T) {
-	objs := kubeObjects(t)
+	objs := kubeObjects(t, "kubernetes/portcullis.yaml")
 	cm := only[*corev1.ConfigMap](t, objs)
 	dep := only[*appsv1.Deployment](t, objs)
 	svc := only[*corev1.Service](t, objs)
 	spec := dep.Spec.Template.Spec.DeepCopy()
 	spec.EnableServiceLinks = nil // the Kubernetes default: on
-	_, _, err := rulestore.LoadConfig("config.yaml", []byte(cm.Data["config.yaml"]), podEnviron(spec, &spec.Containers[0], []*corev1.Service{svc}))
+	_, _, err := svcconfig.Load("config.yaml", []byte(cm.Data["config.yaml"]), podEnviron(spec, &spec.Containers[0], []*corev1.Service{svc}))
 	if err == nil || !strings.Contains(err.Error(), "PORTCULLIS_PORT") {
 		t.Fatalf("with service links the config should fail on PORTCULLIS_PORT, got %v", err)
 	}
@@ -509,7 +517,7 @@ func TestIstioManifests(t *testing.T) {
 	if !slices.Equal(files, want) {
 		t.Fatalf("istio examples %q, want %q: give every new file a check here", files, want)
 	}
-	svc := only[*corev1.Service](t, kubeObjects(t))
+	svc := only[*corev1.Service](t, kubeObjects(t, "kubernetes/portcullis.yaml"))
 	var grpcPort int32
 	for _, p := range svc.Spec.Ports {
 		if p.Name == "grpc" {

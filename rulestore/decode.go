@@ -30,13 +30,17 @@ func DecodeRules(name string, data []byte) ([]pipeline.RuleSpec, error) {
 	return specs, nil
 }
 
-// decodeRules is DecodeRules, but on error it also returns every rule
+// DecodeRulesAll is DecodeRules, but on error it also returns every rule
 // that decoded into a RuleSpec (ignoring unknown keys), for a validator to
 // check further. A loader must never serve them.
+func DecodeRulesAll(name string, data []byte) ([]pipeline.RuleSpec, error) {
+	return decodeRules(name, data)
+}
+
 func decodeRules(name string, data []byte) ([]pipeline.RuleSpec, error) {
 	js, err := yaml.YAMLToJSON(data)
 	if err != nil {
-		return nil, yamlError(name, "parse rules", err)
+		return nil, YAMLError(name, "parse rules", err)
 	}
 	// An empty file is far more often a write caught halfway (or a broken
 	// deploy) than a wish to drop every rule; "[]" says that explicitly.
@@ -53,7 +57,7 @@ func decodeRules(name string, data []byte) ([]pipeline.RuleSpec, error) {
 	if !ok {
 		return nil, fmt.Errorf("%s: rules must be a JSON or YAML list of rules, not %s", name, kindOf(doc))
 	}
-	lines := lineIndex(data)
+	lines := LineIndex(data)
 	specs := make([]pipeline.RuleSpec, 0, len(list))
 	var errs []error
 	for i, item := range list {
@@ -121,9 +125,9 @@ func checkVersion(v string) error {
 // yamlLine finds the "line N" of a YAML parser message.
 var yamlLine = regexp.MustCompile(`^(?:error converting YAML to JSON: )?yaml: (?:unmarshal errors:\n\s*)?line (\d+): `)
 
-// yamlError puts the line of a YAML syntax error where editors look for
+// YAMLError puts the line of a YAML syntax error where editors look for
 // it: `rules.yaml:3: parse rules: did not find expected key`.
-func yamlError(name, what string, err error) error {
+func YAMLError(name, what string, err error) error {
 	msg := err.Error()
 	if m := yamlLine.FindStringSubmatch(msg); m != nil {
 		return fmt.Errorf("%s:%s: %s: %s", name, m[1], what, msg[len(m[0]):])

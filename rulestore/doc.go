@@ -1,10 +1,11 @@
-// Package rulestore turns configuration and rule files into the compiled
-// rule snapshot the front doors read. It owns the service config (koanf:
-// file plus PORTCULLIS_ environment overrides, in Oathkeeper's shape), the
-// rule decoding with precise errors, the rule sources (watched files and
-// directories), and the compile-then-publish Store whose Current snapshot
-// is swapped atomically.
+// Package rulestore turns rule documents into the compiled rule snapshot
+// the front doors read: rule decoding with precise errors, the Source
+// contract every rule source implements (files: filesource; http(s):
+// httpsource; xDS: xds), Combine for several sources, and the
+// compile-then-publish Store whose Current snapshot is swapped
+// atomically, the last good one kept.
 //
 // rulestore imports pipeline, never authz or a handler package: handlers
-// reach it only through the pipeline.Registry it is given.
+// reach it only through the pipeline.Registry it is given. The service
+// config is cmd/portcullis/config's.
 package rulestore

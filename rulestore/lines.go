@@ -6,12 +6,12 @@ import (
 	yaml3 "go.yaml.in/yaml/v3"
 )
 
-// lineIndex maps the paths of a JSON or YAML document to the line each
+// LineIndex maps the paths of a JSON or YAML document to the line each
 // element starts on: "[3]" is the fourth rule of a rule file, "[3].match"
 // its match key, "serve.grpc.port" a config key (the same path syntax as
 // pipeline.UnknownField). It is best effort, for error messages: a
 // document yaml.v3 cannot parse has no lines.
-func lineIndex(data []byte) map[string]int {
+func LineIndex(data []byte) map[string]int {
 	var root yaml3.Node
 	if err := yaml3.Unmarshal(data, &root); err != nil {
 		return nil

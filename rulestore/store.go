@@ -93,6 +93,10 @@ func (s *Store) Apply(specs []pipeline.RuleSpec, version string) error {
 	return nil
 }
 
+// Publish is Apply for a Set: it is the publish function a Source runs
+// with.
+func (s *Store) Publish(set Set) error { return s.Apply(set.Specs, set.Version) }
+
 // RecordFailure counts a rule set that was rejected before it reached
 // Apply (a file that could not be read or decoded).
 func (s *Store) RecordFailure(err error) {

@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"os"
 	"net"
 	"strings"
 	"testing"
@@ -12,12 +14,24 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/portcullis-authz/portcullis/authz"
+	svcconfig "github.com/portcullis-authz/portcullis/cmd/portcullis/config"
 	"github.com/portcullis-authz/portcullis/handlers/builtin"
 	"github.com/portcullis-authz/portcullis/pipeline"
 	"github.com/portcullis-authz/portcullis/rulestore"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	// compare re-executes its own binary as the server children: in
+	// tests, that binary is this one.
+	if len(os.Args) > 1 && os.Args[1] == serveArg {
+		if err := serveChild(os.Args[2:]); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	goleak.VerifyTestMain(m)
+}
 
 const loadRules = `
 - id: public
@@ -35,7 +49,7 @@ func serveLoad(t *testing.T) string {
 	t.Cleanup(deps.Close)
 	reg := pipeline.NewRegistry()
 	builtin.Register(reg, deps)
-	cfg, _, err := rulestore.LoadConfig("load.yaml", []byte(`
+	cfg, _, err := svcconfig.Load("load.yaml", []byte(`
 authenticators: {anonymous: {enabled: true}}
 authorizers: {allow: {enabled: true}}
 mutators: {header: {enabled: true}}
@@ -55,7 +69,11 @@ mutators: {header: {enabled: true}}
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := authz.NewGRPCServer(authz.NewChecker(store, zap.NewNop(), nil), zap.NewNop(), authz.GRPCOptions{StopTimeout: time.Second})
+	// A check under -race on a busy machine can outlast the default
+	// check_timeout (180ms) and be denied with reason deadline: these
+	// tests count outcomes, so no check may end for lack of time.
+	checker := authz.NewChecker(store, zap.NewNop(), nil, authz.WithBudget(time.Minute, authz.DefaultDeadlineMargin))
+	srv := authz.NewGRPCServer(checker, zap.NewNop(), authz.GRPCOptions{StopTimeout: time.Second})
 	srv.SetServing(true)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -105,11 +123,16 @@ func TestLoadRunsAndCountsOutcomes(t *testing.T) {
 			if !tt.allowed && (rep.Allowed != 0 || rep.Denied[tt.deny] != rep.Total()) {
 				t.Fatalf("allowed %d, denied %v, want all %s", rep.Allowed, rep.Denied, tt.deny)
 			}
-			if tt.rps > 0 && (rep.Total() < tt.rps/2 || rep.Total() > tt.rps+tt.rps/10) {
+			// The pacer's schedule bounds the calls from above whatever
+			// the machine's speed; how many it reaches depends on how fast
+			// the server answers, so no lower bound is asserted.
+			if tt.rps > 0 && rep.Total() > tt.rps+tt.rps/10 {
 				t.Fatalf("%d calls in 1s at -rps %d", rep.Total(), tt.rps)
 			}
-			if rep.Elapsed < c.Duration || rep.Elapsed > c.Duration+2*time.Second {
-				t.Fatalf("ran for %v, want about %v", rep.Elapsed, c.Duration)
+			// The run ends at the duration; calls still in flight may
+			// finish after it, so only the lower bound is exact.
+			if rep.Elapsed < c.Duration {
+				t.Fatalf("ran for %v, want at least %v", rep.Elapsed, c.Duration)
 			}
 			if p50, top := rep.Percentile(50), rep.Percentile(100); p50 <= 0 || p50 > top {
 				t.Fatalf("p50 %v, max %v", p50, top)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/portcullis-authz/portcullis/cmd/portcullis/config"
 	"github.com/portcullis-authz/portcullis/pipeline"
 	"github.com/portcullis-authz/portcullis/rulestore"
 )
@@ -37,7 +38,7 @@ func configCmd() *cobra.Command {
 // certificate files.
 // The environment applies, as it would for serve.
 func validateConfig(stdout, stderr io.Writer, path string) error {
-	cfg, warnings, err := rulestore.LoadConfigAll(path, nil, os.Environ())
+	cfg, warnings, err := config.LoadAll(path, nil, os.Environ())
 	problems := []error{err}
 	if cfg != nil {
 		problems = append(problems, prefix(path, checkRepositories(cfg.AccessRules.Repositories)))

@@ -19,8 +19,8 @@ import (
 
 	"github.com/portcullis-authz/portcullis/authz"
 	"github.com/portcullis-authz/portcullis/authz/tlsconf"
+	"github.com/portcullis-authz/portcullis/cmd/portcullis/config"
 	"github.com/portcullis-authz/portcullis/pipeline"
-	"github.com/portcullis-authz/portcullis/rulestore"
 	"github.com/portcullis-authz/portcullis/rulestore/xdsserver"
 )
 
@@ -62,9 +62,9 @@ handler enabled at its defaults) and is not pushed while it has errors.`,
 func controlPlane(ctx context.Context, f controlPlaneFlags) error {
 	reg, closeDeps := newRegistry()
 	defer closeDeps()
-	pc, logCfg := enableAll(reg), rulestore.Log{Level: "info", Format: "text"}
+	pc, logCfg := enableAll(reg), config.Log{Level: "info", Format: "text"}
 	if f.config != "" {
-		cfg, _, err := rulestore.LoadConfig(f.config, nil, os.Environ())
+		cfg, _, err := config.Load(f.config, nil, os.Environ())
 		if err != nil {
 			return err
 		}

@@ -13,16 +13,18 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/portcullis-authz/portcullis/authz"
+	"github.com/portcullis-authz/portcullis/cmd/portcullis/config"
 	"github.com/portcullis-authz/portcullis/handlers/builtin"
 	"github.com/portcullis-authz/portcullis/pipeline"
 	"github.com/portcullis-authz/portcullis/rulestore"
+	"github.com/portcullis-authz/portcullis/rulestore/filesource"
 )
 
 // apiServer serves the real HTTP API on 127.0.0.1 over a rule store that
 // has loaded testdata/valid when loaded is true.
 func apiServer(t *testing.T, loaded bool, draining *atomic.Bool) *httptest.Server {
 	t.Helper()
-	cfg, _, err := rulestore.LoadConfig("testdata/valid/config.yaml", nil, nil)
+	cfg, _, err := config.Load("testdata/valid/config.yaml", nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -32,7 +34,7 @@ func apiServer(t *testing.T, loaded bool, draining *atomic.Bool) *httptest.Serve
 	builtin.Register(reg, deps)
 	store := rulestore.NewStore(cfg.Pipeline(), reg, zap.NewNop())
 	if loaded {
-		src, err := rulestore.NewFileSource([]string{"file://testdata/valid/rules.yaml"}, nil, zap.NewNop())
+		src, err := filesource.New([]string{"file://testdata/valid/rules.yaml"}, nil, zap.NewNop())
 		if err != nil {
 			t.Fatal(err)
 		}

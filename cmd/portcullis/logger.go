@@ -4,13 +4,13 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
-	"github.com/portcullis-authz/portcullis/rulestore"
+	"github.com/portcullis-authz/portcullis/cmd/portcullis/config"
 )
 
 // newLogger builds the zap logger from log.level and log.format ("text"
 // and "console" are human-readable; "json", "json_pretty" and "gelf" are
 // JSON lines).
-func newLogger(c rulestore.Log) (*zap.Logger, error) {
+func newLogger(c config.Log) (*zap.Logger, error) {
 	cfg, err := loggerConfig(c)
 	if err != nil {
 		return nil, err
@@ -23,7 +23,7 @@ func newLogger(c rulestore.Log) (*zap.Logger, error) {
 // an operator can act on (issue #10 item 14): production zap appends a
 // multi-line stack of build paths to every Error, and a caller is a source
 // path that costs a runtime.Caller on each decision line.
-func loggerConfig(c rulestore.Log) (zap.Config, error) {
+func loggerConfig(c config.Log) (zap.Config, error) {
 	var lvl zapcore.Level
 	switch c.Level {
 	case "trace":

@@ -9,8 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/portcullis-authz/portcullis/pipeline"
+	"github.com/portcullis-authz/portcullis/cmd/portcullis/config"
 	"github.com/portcullis-authz/portcullis/rulestore"
+	"github.com/portcullis-authz/portcullis/rulestore/filesource"
 )
 
 // TestRejectedReloadLogsOneLine covers issue #10 item 14 with the logger
@@ -22,7 +23,7 @@ func TestRejectedReloadLogsOneLine(t *testing.T) {
 		t.Run(format, func(t *testing.T) {
 			dir := t.TempDir()
 			logFile, rules := filepath.Join(dir, "portcullis.log"), filepath.Join(dir, "rules.yaml")
-			cfg, err := loggerConfig(rulestore.Log{Level: "info", Format: format})
+			cfg, err := loggerConfig(config.Log{Level: "info", Format: format})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -34,7 +35,7 @@ func TestRejectedReloadLogsOneLine(t *testing.T) {
 			if err := os.WriteFile(rules, []byte("[]"), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			src, err := rulestore.NewFileSource([]string{"file://" + rules}, nil, log)
+			src, err := filesource.New([]string{"file://" + rules}, nil, log)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -45,8 +46,8 @@ func TestRejectedReloadLogsOneLine(t *testing.T) {
 			ctx, cancel := context.WithCancel(context.Background())
 			var wg sync.WaitGroup
 			wg.Add(1)
-			apply := func([]pipeline.RuleSpec, string) error { t.Error("a rejected set was applied"); return nil }
-			go func() { defer wg.Done(); _ = src.Run(ctx, "", apply) }()
+			publish := func(rulestore.Set) error { t.Error("a rejected set was applied"); return nil }
+			go func() { defer wg.Done(); _ = src.Run(ctx, publish) }()
 			defer func() { cancel(); wg.Wait() }()
 			<-watching
 

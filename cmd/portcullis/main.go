@@ -45,6 +45,6 @@ func rootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(serveCmd(), rulesCmd(), configCmd(), versionCmd(), healthCmd(), credentialsCmd(), controlPlaneCmd())
+	root.AddCommand(serveCmd(), rulesCmd(), configCmd(), versionCmd(), healthCmd(), credentialsCmd(), controlPlaneCmd(), explainCmd())
 	return root
 }

@@ -8,6 +8,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/portcullis-authz/portcullis/authz"
+	"github.com/portcullis-authz/portcullis/cmd/portcullis/config"
 	"github.com/portcullis-authz/portcullis/rulestore"
 )
 
@@ -24,7 +25,7 @@ var runtimeKeys = map[string]bool{
 type reloader struct {
 	log        *zap.Logger
 	configPath string // "" for the embedded quickstart: nothing to re-read
-	running    *rulestore.Config
+	running    *config.Config
 	level      zap.AtomicLevel
 	ready      *authz.Readiness
 	// rules asks the rule source for a reload (FileSource.Reload).
@@ -48,7 +49,7 @@ func (r *reloader) reload() {
 
 // apply takes the run-time keys of cfg and names the changes it does not
 // apply.
-func (r *reloader) apply(cfg *rulestore.Config) {
+func (r *reloader) apply(cfg *config.Config) {
 	if zc, err := loggerConfig(cfg.Log); err == nil && zc.Level.Level() != r.level.Level() {
 		r.level.SetLevel(zc.Level.Level())
 		r.log.Info("log level changed", zap.String("log_level", cfg.Log.Level))
@@ -61,7 +62,7 @@ func (r *reloader) apply(cfg *rulestore.Config) {
 
 // changedKeys lists the dotted config keys (down to a handler's name)
 // whose values differ between a and b, the run-time keys aside.
-func changedKeys(a, b *rulestore.Config) []string {
+func changedKeys(a, b *config.Config) []string {
 	var out []string
 	diffValue("", reflect.ValueOf(*a), reflect.ValueOf(*b), &out)
 	sort.Strings(out)

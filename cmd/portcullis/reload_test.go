@@ -5,7 +5,7 @@ import (
 	"reflect"
 	"testing"
 
-	"github.com/portcullis-authz/portcullis/rulestore"
+	"github.com/portcullis-authz/portcullis/cmd/portcullis/config"
 )
 
 // TestChangedKeysNamesWhatNeedsARestart: SIGHUP applies log.level and
@@ -38,9 +38,9 @@ log: {level: %s, format: %s}
 		{name: "repositories and log format", repl: map[string]string{"repo": "file://other.yaml", "format": "text"},
 			want: []string{"access_rules.repositories", "log.format"}},
 	}
-	load := func(yaml string) *rulestore.Config {
+	load := func(yaml string) *config.Config {
 		t.Helper()
-		c, _, err := rulestore.LoadConfig("c.yaml", []byte(yaml), nil)
+		c, _, err := config.Load("c.yaml", []byte(yaml), nil)
 		if err != nil {
 			t.Fatal(err)
 		}

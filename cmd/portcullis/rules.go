@@ -14,25 +14,30 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/portcullis-authz/portcullis/cmd/portcullis/config"
 	"github.com/portcullis-authz/portcullis/handlers/builtin"
 	"github.com/portcullis-authz/portcullis/pipeline"
 	"github.com/portcullis-authz/portcullis/rulestore"
+	"github.com/portcullis-authz/portcullis/rulestore/filesource"
 )
 
 func rulesCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "rules", Short: "Work with access rule files"}
 	var configPath string
+	var strict bool
 	validate := &cobra.Command{
 		Use:   "validate FILE|DIR...",
 		Short: "Decode and compile rule files; print every error with its file, line, rule and field",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return validateRules(cmd.OutOrStdout(), cmd.ErrOrStderr(), configPath, args)
+			return validateRules(cmd.OutOrStdout(), cmd.ErrOrStderr(), configPath, args, strict)
 		},
 	}
 	validate.Flags().StringVarP(&configPath, "config", "c", "",
 		"service config whose handler settings the rules use (default: every handler enabled, no global config)")
-	cmd.AddCommand(validate)
+	validate.Flags().BoolVar(&strict, "oathkeeper-strict", false,
+		"also reject Portcullis-only rule fields (match.headers, priority, mode, authorizers, fallthrough), for files Oathkeeper must load too")
+	cmd.AddCommand(validate, rulesTestCmd())
 	return cmd
 }
 
@@ -50,13 +55,13 @@ func newRegistry() (reg *pipeline.Registry, close func()) {
 // are compiled together, so decode errors, duplicate ids, bad patterns,
 // unknown or disabled handlers and bad handler configs all show, one line
 // each, on stderr.
-func validateRules(stdout, stderr io.Writer, configPath string, paths []string) error {
+func validateRules(stdout, stderr io.Writer, configPath string, paths []string, strict bool) error {
 	reg, closeDeps := newRegistry()
 	defer closeDeps()
 	var problems []error
 	pc := enableAll(reg)
 	if configPath != "" {
-		cfg, _, err := rulestore.LoadConfigAll(configPath, nil, os.Environ())
+		cfg, _, err := config.LoadAll(configPath, nil, os.Environ())
 		problems = append(problems, err)
 		if cfg != nil {
 			problems = append(problems, cfg.CheckHandlers(reg))
@@ -67,12 +72,20 @@ func validateRules(stdout, stderr io.Writer, configPath string, paths []string) 
 			pc = cfg.Pipeline()
 		}
 	}
-	src, err := rulestore.NewFileSource(paths, nil, nil)
+	src, err := filesource.New(paths, nil, nil)
 	if err != nil {
 		return err
 	}
 	specs, err := src.LoadAll()
 	problems = append(problems, err)
+	if strict {
+		for i := range specs {
+			for _, f := range pipeline.PortcullisOnlyFields(&specs[i]) {
+				problems = append(problems, &pipeline.FieldError{Path: specs[i].Where() + ": " + f,
+					Err: errors.New("Portcullis-only field, unknown to Oathkeeper (--oathkeeper-strict)")})
+			}
+		}
+	}
 	snap, err := pipeline.Compile(specs, pc, reg)
 	problems = append(problems, err)
 	if err == nil && len(specs) == 0 && len(rulestore.ErrorLines(errors.Join(problems...))) == 0 {

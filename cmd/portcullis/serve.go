@@ -15,11 +15,11 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/portcullis-authz/portcullis/authz"
+	"github.com/portcullis-authz/portcullis/cmd/portcullis/config"
 	"github.com/portcullis-authz/portcullis/examples"
 	"github.com/portcullis-authz/portcullis/handlers/builtin"
 	"github.com/portcullis-authz/portcullis/pipeline"
 	"github.com/portcullis-authz/portcullis/rulestore"
-	"github.com/portcullis-authz/portcullis/rulestore/xds"
 )
 
 func serveCmd() *cobra.Command {
@@ -44,9 +44,9 @@ func serveCmd() *cobra.Command {
 
 // loadConfig reads the config file, or the embedded quickstart when path
 // is empty; rulesFS is then the quickstart folder.
-func loadConfig(path string) (cfg *rulestore.Config, warnings []string, rulesFS fs.FS, err error) {
+func loadConfig(path string) (cfg *config.Config, warnings []string, rulesFS fs.FS, err error) {
 	if path != "" {
-		cfg, warnings, err = rulestore.LoadConfig(path, nil, os.Environ())
+		cfg, warnings, err = config.Load(path, nil, os.Environ())
 		return cfg, warnings, nil, err
 	}
 	qs := examples.Quickstart()
@@ -54,7 +54,7 @@ func loadConfig(path string) (cfg *rulestore.Config, warnings []string, rulesFS 
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	cfg, warnings, err = rulestore.LoadConfig("quickstart/config.yaml", data, os.Environ())
+	cfg, warnings, err = config.Load("quickstart/config.yaml", data, os.Environ())
 	return cfg, warnings, qs, err
 }
 
@@ -90,39 +90,29 @@ func serve(ctx context.Context, configPath string, drain time.Duration, signals 
 	}
 
 	store := rulestore.NewStore(cfg.Pipeline(), reg, log.Named("rules"))
-	xdsURL, fileRepos, err := splitRepositories(cfg.AccessRules.Repositories)
-	if err != nil {
-		return err
-	}
-	src, err := rulestore.NewFileSource(fileRepos, rulesFS, log.Named("rules"))
-	if err != nil {
-		return err
-	}
-	src.OnError = store.RecordFailure
-	src.OnUnchanged = store.Unchanged
-	rulesReload := make(chan struct{}, 1)
-	src.Reload = rulesReload
-	specs, version, err := src.Load()
-	if err == nil && xdsURL == "" { // else the first set comes from the stream; readiness waits for it
-		err = store.Apply(specs, version)
-	}
-	if err != nil {
-		return fmt.Errorf("no valid rules, not starting: %w", err)
-	}
-	if xdsURL == "" {
-		log.Info("rules loaded", zap.String("version", version), zap.Int("rules", len(specs)))
-	}
-
+	// Before the first rules load, so the first remote calls are counted.
+	sm := newServerMetrics(store, deps, currentBuild(), time.Now)
 	// One readiness for every listener: the rules, the key sets rules use
-	// (required only if serve.readiness.require says so) and shutdown.
+	// (required only if serve.readiness.require says so), the xds stream
+	// and shutdown.
 	ready := authz.NewReadiness(store)
 	store.OnChange(func(*pipeline.Snapshot) { ready.Notify() })
 	ready.AddCheck(keySetsCheckName, keySetsCheck(deps, ready))
-	var stream *xds.Source
-	if xdsURL != "" {
-		if stream, err = newXDSSource(xdsURL, store, ready, log.Named("rules")); err != nil {
-			return err
+	rulesReload := make(chan struct{}, 1)
+	repos, err := openRepositories(ctx, repositoryOptions{urls: cfg.AccessRules.Repositories, pollInterval: cfg.AccessRules.PollInterval,
+		rulesFS: rulesFS, reload: rulesReload, store: store, ready: ready, log: log.Named("rules")})
+	if err != nil {
+		return err
+	}
+	// Without an xds repository the first set is complete now; with one,
+	// it comes from the stream and readiness waits for it.
+	if set, ok, err := repos.Current(); err != nil {
+		return fmt.Errorf("no valid rules, not starting: %w", err)
+	} else if ok {
+		if err := store.Publish(set); err != nil {
+			return fmt.Errorf("no valid rules, not starting: %w", err)
 		}
+		log.Info("rules loaded", zap.String("version", set.Version), zap.Int("rules", len(set.Specs)))
 	}
 	ready.SetRequired(cfg.Serve.Readiness.RequiredKeys())
 
@@ -130,11 +120,13 @@ func serve(ctx context.Context, configPath string, drain time.Duration, signals 
 	if err != nil {
 		return err
 	}
-	metrics := authz.NewRegistry()
-	authz.RegisterRuleReloads(metrics, func() (uint64, uint64) { st := store.Status(); return st.Reloads, st.Failures })
-	authz.RegisterRulesVersion(metrics, store)
-	checker := authz.NewChecker(store, log.Named("decision"), authz.NewMetrics(metrics),
-		authz.WithBudget(cfg.Serve.CheckTimeout, cfg.Serve.DeadlineMargin))
+	withTracing, stopTracing, err := startTracing(cfg.Tracing, log.Named("tracing"))
+	if err != nil {
+		return err
+	}
+	defer stopTracing() // runs after the servers stopped: flushes the last checks' spans
+	checker := authz.NewChecker(store, log.Named("decision"), sm.decisions,
+		append(sm.checkerOptions(), authz.WithBudget(cfg.Serve.CheckTimeout, cfg.Serve.DeadlineMargin), withTracing)...)
 	grpcSrv := authz.NewGRPCServer(checker, log, authz.GRPCOptions{
 		Reflection:           cfg.Serve.GRPC.Reflection,
 		MaxRecvMsgSize:       cfg.Serve.GRPC.MaxRecvMsgSize,
@@ -142,6 +134,7 @@ func serve(ctx context.Context, configPath string, drain time.Duration, signals 
 		NumStreamWorkers:     cfg.Serve.GRPC.NumStreamWorkers,
 		Readiness:            ready, // the drain delay is the lifecycle's, for every listener
 		TLS:                  tlsConfig(tlsOf["grpc"]),
+		ServerOptions:        sm.grpc,
 	})
 	grpcSrv.SetServing(true)
 	fwd, err := authz.NewForwardedTrust(cfg.Serve.API.Forwarded.TrustedProxies, cfg.Serve.API.Forwarded.Headers)
@@ -150,7 +143,8 @@ func serve(ctx context.Context, configPath string, drain time.Duration, signals 
 	}
 	api := authz.NewAPIHandler(store, nil, authz.APIOptions{PublicJWKS: deps.PublicJWKS, Readiness: ready,
 		Decisions: checker.Decisions(authz.DecisionsOptions{Forwarded: fwd})})
-	debug := authz.NewDebugHandler(metrics, store, func() any { return store.Status() })
+	debug := withLogLevel(authz.NewDebugHandler(sm.reg, store, func() any { return store.Status() }), zcfg.Level, log)
+	debug = withExplain(debug, cfg.Serve.Metrics.Explain, store.Current, cfg.Serve.CheckTimeout)
 
 	listeners := map[string]string{"grpc": cfg.Serve.GRPC.Addr(), "api": cfg.Serve.API.Addr(), "metrics": cfg.Serve.Metrics.Addr()}
 	lis := map[string]net.Listener{}
@@ -176,10 +170,7 @@ func serve(ctx context.Context, configPath string, drain time.Duration, signals 
 	g.Go(func() error { return grpcSrv.Serve(gctx, lis["grpc"]) })
 	g.Go(func() error { return authz.ServeHTTP(gctx, lis["api"], api, log) })
 	g.Go(func() error { return authz.ServeHTTP(gctx, lis["metrics"], debug, log) })
-	g.Go(func() error { return src.Run(gctx, version, store.Apply) })
-	if stream != nil {
-		g.Go(func() error { return stream.Run(gctx, store.Apply) })
-	}
+	g.Go(func() error { return repos.Run(gctx, store.Publish) })
 	for _, r := range tlsOf {
 		g.Go(func() error { return r.Run(gctx) })
 	}

@@ -8,14 +8,14 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/portcullis-authz/portcullis/authz/tlsconf"
-	"github.com/portcullis-authz/portcullis/rulestore"
+	"github.com/portcullis-authz/portcullis/cmd/portcullis/config"
 )
 
 // listenersTLS builds the TLS of every listener that has a certificate,
 // keyed "grpc", "api" and "metrics"; a plaintext listener has no entry.
 // Every file is read here, so a listener never starts on a broken pair.
 // log may be nil (config validate).
-func listenersTLS(s rulestore.Serve, log *zap.Logger) (map[string]*tlsconf.Reloader, error) {
+func listenersTLS(s config.Serve, log *zap.Logger) (map[string]*tlsconf.Reloader, error) {
 	if log == nil {
 		log = zap.NewNop()
 	}
@@ -24,7 +24,7 @@ func listenersTLS(s rulestore.Serve, log *zap.Logger) (map[string]*tlsconf.Reloa
 	var errs []error
 	for _, l := range []struct {
 		name   string
-		tls    rulestore.TLS
+		tls    config.TLS
 		protos []string // gRPC's credentials add h2 themselves
 	}{{"grpc", s.GRPC.TLS, nil}, {"api", s.API.TLS, httpProtos}, {"metrics", s.Metrics.TLS, httpProtos}} {
 		if !l.tls.Enabled() {
@@ -43,7 +43,7 @@ func listenersTLS(s rulestore.Serve, log *zap.Logger) (map[string]*tlsconf.Reloa
 	return out, errors.Join(errs...)
 }
 
-func listenerTLS(key string, t rulestore.TLS, protos []string, log *zap.Logger) (*tlsconf.Reloader, error) {
+func listenerTLS(key string, t config.TLS, protos []string, log *zap.Logger) (*tlsconf.Reloader, error) {
 	certPEM, keyPEM, err := t.InlinePEM(key)
 	if err != nil {
 		return nil, err

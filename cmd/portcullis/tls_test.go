@@ -12,7 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/portcullis-authz/portcullis/authz/tlsconf/tlstest"
-	"github.com/portcullis-authz/portcullis/rulestore"
+	"github.com/portcullis-authz/portcullis/cmd/portcullis/config"
 )
 
 func TestConfigValidateReadsCertificateFiles(t *testing.T) {
@@ -67,7 +67,7 @@ func TestOathkeeperInlineAPITLS(t *testing.T) {
 	ca := tlstest.NewCA(t, "portcullis test CA")
 	server := ca.Server(t)
 	b64 := base64.StdEncoding.EncodeToString
-	cfg, _, err := rulestore.LoadConfig("c.yaml", []byte("serve:\n  api:\n    tls:\n      cert: {base64: "+b64(server.CertPEM)+"}\n      key: {base64: "+b64(server.KeyPEM)+"}\n"), nil)
+	cfg, _, err := config.Load("c.yaml", []byte("serve:\n  api:\n    tls:\n      cert: {base64: "+b64(server.CertPEM)+"}\n      key: {base64: "+b64(server.KeyPEM)+"}\n"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

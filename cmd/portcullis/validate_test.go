@@ -88,7 +88,7 @@ func TestValidateReportsEveryErrorOnItsOwnLine(t *testing.T) {
 			args:       []string{"rules", "validate", "--config", "testdata/valid/config.yaml", "testdata/valid/rules.yaml"},
 			wantStdout: "1 rule OK\n",
 			wantStderr: []string{
-				`warning: testdata/valid/rules.yaml:1: rules[0] (id "public"): match.url https://api.test/public/<.*> does not match https://api.test/public/ itself (paths are matched without a trailing slash); write https://api.test/public<(/.*)?> to cover both`,
+				`warning: testdata/valid/rules.yaml:1: rules[0] (id "public"): match.url https://api.test/public/<.*> does not match https://api.test/public or https://api.test/public/ (a trailing slash is removed before matching); write https://api.test/public<(/.*)?> to cover both`,
 			},
 		},
 		{

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 
@@ -8,6 +9,8 @@ import (
 
 	"github.com/portcullis-authz/portcullis/authz"
 	"github.com/portcullis-authz/portcullis/rulestore"
+	"github.com/portcullis-authz/portcullis/rulestore/filesource"
+	"github.com/portcullis-authz/portcullis/rulestore/httpsource"
 	"github.com/portcullis-authz/portcullis/rulestore/xds"
 )
 
@@ -18,7 +21,8 @@ import (
 const controlPlaneCheckName = "control_plane"
 
 // splitRepositories takes the xds:// repository out of
-// access_rules.repositories. The file and inline ones are the rest.
+// access_rules.repositories; the others are the rest, in order. Offline
+// commands read the file and inline ones.
 func splitRepositories(repos []string) (xdsURL string, others []string, err error) {
 	for i, r := range repos {
 		if !strings.HasPrefix(r, "xds://") {
@@ -29,9 +33,6 @@ func splitRepositories(repos []string) (xdsURL string, others []string, err erro
 			return "", nil, fmt.Errorf("access_rules.repositories[%d]: only one xds:// repository is supported", i)
 		}
 		xdsURL = r
-	}
-	if xdsURL != "" && len(others) > 0 {
-		return "", nil, fmt.Errorf("access_rules.repositories: an xds:// repository cannot be combined with others yet (%s)", others[0])
 	}
 	return xdsURL, others, nil
 }
@@ -66,7 +67,8 @@ func orNotYet(s string) string {
 	return s
 }
 
-// checkRepositories checks access_rules.repositories as serve reads them.
+// checkRepositories checks access_rules.repositories as serve reads them,
+// without reading them.
 func checkRepositories(repos []string) error {
 	xdsURL, others, err := splitRepositories(repos)
 	if err != nil {
@@ -77,6 +79,17 @@ func checkRepositories(repos []string) error {
 			return fmt.Errorf("access_rules.repositories: %w", err)
 		}
 	}
-	_, err = rulestore.NewFileSource(others, nil, nil)
-	return err
+	var files []string
+	var errs []error
+	for i, r := range others {
+		if isHTTPRepository(r) {
+			if _, err := httpsource.New(r, nil, nil); err != nil {
+				errs = append(errs, fmt.Errorf("access_rules.repositories[%d]: %w", i, err))
+			}
+			continue
+		}
+		files = append(files, r)
+	}
+	_, err = filesource.New(files, nil, nil)
+	return errors.Join(append(errs, err)...)
 }

@@ -13,8 +13,8 @@ func TestCheckRepositories(t *testing.T) {
 	}{
 		{name: "one xds repository", repos: []string{"xds://cp:18000?node=gw-1&cluster=edge"}},
 		{name: "files", repos: []string{"file:///etc/rules", "inline://W10="}},
-		{name: "xds with files", repos: []string{"xds://cp:18000", "file:///etc/rules"},
-			err: "an xds:// repository cannot be combined with others yet (file:///etc/rules)"},
+		{name: "mixed kinds", repos: []string{"xds://cp:18000", "file:///etc/rules", "https://rules.test/r.json", "inline://W10="}},
+		{name: "bad http URL", repos: []string{"https:///r.json"}, err: "not an http(s) URL with a host"},
 		{name: "two xds", repos: []string{"xds://a:1", "xds://b:1"}, err: "repositories[1]: only one xds:// repository"},
 		{name: "bad xds option", repos: []string{"xds://cp:18000?nod=x"}, err: `unknown option "nod"`},
 		{name: "xds without port", repos: []string{"xds://cp"}, err: "want xds://host:port"},

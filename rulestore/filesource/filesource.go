@@ -1,4 +1,4 @@
-package rulestore
+package filesource
 
 import (
 	"context"
@@ -18,22 +18,38 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/portcullis-authz/portcullis/pipeline"
+	"github.com/portcullis-authz/portcullis/rulestore"
 )
 
-// ApplyFunc compiles and publishes a complete rule set (Store.Apply).
-type ApplyFunc func(specs []pipeline.RuleSpec, version string) error
+// Defaults of Source.Debounce and Source.MaxWait.
+const (
+	DefaultDebounce = 200 * time.Millisecond
+	DefaultMaxWait  = time.Second
+)
 
-// FileSource reads rules from Oathkeeper-style repository URLs: file://
-// paths (a file, or a directory of .json/.yaml/.yml files) and inline://
-// base64 documents. Plain paths are accepted as file paths. Relative paths
+// dataLink is the symlink Kubernetes' atomic writer (ConfigMap and Secret
+// volumes) renames over to switch a directory to a new version.
+const dataLink = "..data"
+
+// Source reads rules from Oathkeeper-style repository URLs: file:// paths
+// (a file, or a directory of .json/.yaml/.yml files) and inline:// base64
+// documents. Plain paths are accepted as file paths. Relative paths
 // resolve against the working directory, as in Oathkeeper.
-type FileSource struct {
+type Source struct {
 	repos []repo
 	fsys  fs.FS
 	log   *zap.Logger
 	// Debounce groups bursts of file events (editors, ConfigMap swaps)
-	// into one reload. Default 200ms.
+	// into one reload: a reload waits until no event came for Debounce.
+	// Default DefaultDebounce.
 	Debounce time.Duration
+	// MaxWait bounds that wait from the first event of a burst, so a
+	// directory that never stops changing is still re-read. Default
+	// DefaultMaxWait.
+	MaxWait time.Duration
+	// Applied is the version already in force (from the start-up Load):
+	// Run publishes only sets that differ from it.
+	Applied string
 	// OnError, when set, is told about reloads that failed before
 	// compiling (unreadable or undecodable files), e.g. Store.RecordFailure.
 	OnError func(error)
@@ -51,20 +67,21 @@ type FileSource struct {
 	Reload <-chan struct{}
 }
 
+var _ rulestore.Source = (*Source)(nil)
+
 type repo struct {
 	url    string
 	path   string // file or directory
 	inline []byte
 }
 
-// NewFileSource parses the repository URLs. fsys, when not nil, is read
-// instead of the OS file system (the embedded quickstart); it is not
-// watched.
-func NewFileSource(urls []string, fsys fs.FS, log *zap.Logger) (*FileSource, error) {
+// New parses the repository URLs. fsys, when not nil, is read instead of
+// the OS file system (the embedded quickstart); it is not watched.
+func New(urls []string, fsys fs.FS, log *zap.Logger) (*Source, error) {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	s := &FileSource{fsys: fsys, log: log, Debounce: 200 * time.Millisecond}
+	s := &Source{fsys: fsys, log: log, Debounce: DefaultDebounce, MaxWait: DefaultMaxWait}
 	var errs []error
 	for i, u := range urls {
 		r, err := parseRepo(u)
@@ -94,17 +111,18 @@ func parseRepo(u string) (repo, error) {
 			return repo{}, fmt.Errorf("%q: invalid base64: %w", u, err)
 		}
 		return repo{url: u, inline: b}, nil
-	case "http", "https", "s3", "gs", "azblob":
-		return repo{}, fmt.Errorf("%q: %s:// repositories are not implemented yet (use file:// or inline://)", u, scheme)
+	case "s3", "gs", "azblob":
+		return repo{}, fmt.Errorf("%q: %s:// repositories are not implemented yet (use file://, inline://, http(s):// or xds://)", u, scheme)
 	default:
 		return repo{}, fmt.Errorf("%q: unsupported scheme %q", u, scheme)
 	}
 }
 
-// Load reads every repository and decodes all rules. The version is a hash
-// of every byte read, so an unchanged set is recognised. On any error it
-// returns no rules: a set is served whole or not at all.
-func (s *FileSource) Load() ([]pipeline.RuleSpec, string, error) {
+// Load reads every repository and decodes all rules. The version is a
+// hash of every file's name (as configured, not as resolved) and content,
+// so an unchanged set is recognised whatever folder it was read from. On
+// any error it returns no rules: a set is served whole or not at all.
+func (s *Source) Load() ([]pipeline.RuleSpec, string, error) {
 	specs, version, err := s.load()
 	if err != nil {
 		return nil, "", err
@@ -116,25 +134,27 @@ func (s *FileSource) Load() ([]pipeline.RuleSpec, string, error) {
 // along with the errors of every file and rule that did not, so that one
 // run can go on to compile the good rules and report all problems. Its
 // rules must never be served when the error is not nil.
-func (s *FileSource) LoadAll() ([]pipeline.RuleSpec, error) {
+func (s *Source) LoadAll() ([]pipeline.RuleSpec, error) {
 	specs, _, err := s.load()
 	return specs, err
 }
 
-func (s *FileSource) load() ([]pipeline.RuleSpec, string, error) {
+func (s *Source) load() ([]pipeline.RuleSpec, string, error) {
 	h := sha256.New()
 	var specs []pipeline.RuleSpec
 	var errs []error
 	for _, r := range s.repos {
-		docs, err := s.read(r)
+		docs, err := s.readRepo(r)
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
 		for _, d := range docs {
 			h.Write([]byte(d.name))
+			h.Write([]byte{0})
 			h.Write(d.data)
-			got, err := decodeRules(d.name, d.data)
+			h.Write([]byte{0})
+			got, err := rulestore.DecodeRulesAll(d.name, d.data)
 			if err != nil {
 				errs = append(errs, err)
 			}
@@ -145,46 +165,84 @@ func (s *FileSource) load() ([]pipeline.RuleSpec, string, error) {
 }
 
 type doc struct {
-	name string
+	name string // as configured, for messages and the version
 	data []byte
 }
 
-func (s *FileSource) read(r repo) ([]doc, error) {
+// swapRetries bounds how often one load starts over when the folder it
+// resolved was removed while it read (a second swap during the load).
+const swapRetries = 5
+
+func (s *Source) readRepo(r repo) ([]doc, error) {
 	if r.inline != nil {
 		return []doc{{name: "inline", data: r.inline}}, nil
 	}
-	fi, err := s.stat(r.path)
+	var err error
+	for range swapRetries {
+		var docs []doc
+		if docs, err = s.read(r.path); err == nil || !errors.Is(err, fs.ErrNotExist) {
+			return docs, err
+		}
+	}
+	return nil, err
+}
+
+// read reads the file or directory at path as one version: symlinks are
+// resolved once, and a directory's files are read from the resolved
+// folder (its ..data folder when it has one), never through links that a
+// swap could redirect between two reads.
+func (s *Source) read(path string) ([]doc, error) {
+	real, err := s.resolve(path)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", r.path, err)
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	fi, err := s.stat(real)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	if !fi.IsDir() {
-		b, err := s.readFile(r.path)
+		b, err := s.readFile(real)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", r.path, err)
+			return nil, fmt.Errorf("%s: %w", path, err)
 		}
-		return []doc{{name: r.path, data: b}}, nil
+		return []doc{{name: path, data: b}}, nil
 	}
-	entries, err := s.readDir(r.path)
+	if s.fsys == nil {
+		// Kubernetes' atomic writer: ..data is a symlink to the folder of
+		// the current version, and the visible names link through it.
+		link := filepath.Join(real, dataLink)
+		if fi, err := os.Lstat(link); err == nil && fi.Mode()&fs.ModeSymlink != 0 {
+			if real, err = filepath.EvalSymlinks(link); err != nil {
+				return nil, fmt.Errorf("%s: %w", filepath.Join(path, dataLink), err)
+			}
+		}
+	}
+	entries, err := s.readDir(real)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", r.path, err)
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	var docs []doc
 	for _, e := range entries {
 		name := e.Name()
-		// Hidden entries include Kubernetes' ..data and ..2024_* folders;
-		// the visible names are symlinks through ..data.
+		// Hidden entries include Kubernetes' ..data and ..2024_* folders.
 		if strings.HasPrefix(name, ".") || !isRuleFile(name) {
 			continue
 		}
-		p := filepath.Join(r.path, name)
-		if fi, err := s.stat(p); err != nil || fi.IsDir() {
-			continue
+		p := filepath.Join(real, name)
+		fi, err := s.stat(p)
+		switch {
+		case err != nil && e.Type()&fs.ModeSymlink == 0:
+			// A listed file that is gone: the folder was swapped out
+			// while read. Start over rather than serve a set without it.
+			return nil, fmt.Errorf("%s: %w", filepath.Join(path, name), err)
+		case err != nil || fi.IsDir():
+			continue // a dangling link or a folder: not a rule file
 		}
 		b, err := s.readFile(p)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", p, err)
+			return nil, fmt.Errorf("%s: %w", filepath.Join(path, name), err)
 		}
-		docs = append(docs, doc{name: p, data: b})
+		docs = append(docs, doc{name: filepath.Join(path, name), data: b})
 	}
 	sort.Slice(docs, func(i, j int) bool { return docs[i].name < docs[j].name })
 	return docs, nil
@@ -198,32 +256,38 @@ func isRuleFile(name string) bool {
 	return false
 }
 
-func (s *FileSource) stat(p string) (fs.FileInfo, error) {
+func (s *Source) resolve(p string) (string, error) {
+	if s.fsys != nil {
+		return p, nil
+	}
+	return filepath.EvalSymlinks(p)
+}
+
+func (s *Source) stat(p string) (fs.FileInfo, error) {
 	if s.fsys != nil {
 		return fs.Stat(s.fsys, p)
 	}
 	return os.Stat(p)
 }
 
-func (s *FileSource) readFile(p string) ([]byte, error) {
+func (s *Source) readFile(p string) ([]byte, error) {
 	if s.fsys != nil {
 		return fs.ReadFile(s.fsys, p)
 	}
 	return os.ReadFile(p)
 }
 
-func (s *FileSource) readDir(p string) ([]fs.DirEntry, error) {
+func (s *Source) readDir(p string) ([]fs.DirEntry, error) {
 	if s.fsys != nil {
 		return fs.ReadDir(s.fsys, p)
 	}
 	return os.ReadDir(p)
 }
 
-// Run watches the file repositories and applies every changed rule set
+// Run watches the file repositories and publishes every changed rule set
 // until ctx is done. A set that fails to read, decode or compile is logged
-// with its error and the previous rules stay in force. lastVersion is the
-// version already applied (from the start-up Load).
-func (s *FileSource) Run(ctx context.Context, lastVersion string, apply ApplyFunc) error {
+// with its error and the previous rules stay in force.
+func (s *Source) Run(ctx context.Context, publish func(rulestore.Set) error) error {
 	if s.fsys != nil {
 		<-ctx.Done()
 		return nil
@@ -254,19 +318,19 @@ func (s *FileSource) Run(ctx context.Context, lastVersion string, apply ApplyFun
 	if s.OnWatching != nil {
 		s.OnWatching()
 	}
-	if len(dirs) == 0 {
+	if len(dirs) == 0 && s.Reload == nil {
 		<-ctx.Done()
 		return nil
 	}
 
-	var timer *time.Timer
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	defer timer.Stop()
 	var fire <-chan time.Time
+	var burst time.Time // first event not yet read, zero when none
 	for {
 		select {
 		case <-ctx.Done():
-			if timer != nil {
-				timer.Stop()
-			}
 			return nil
 		case ev, ok := <-w.Events:
 			if !ok {
@@ -275,11 +339,15 @@ func (s *FileSource) Run(ctx context.Context, lastVersion string, apply ApplyFun
 			if ev.Op == fsnotify.Chmod {
 				continue
 			}
-			if timer == nil {
-				timer = time.NewTimer(s.Debounce)
-			} else {
-				timer.Reset(s.Debounce)
+			now := time.Now()
+			if burst.IsZero() {
+				burst = now
 			}
+			// Wait for a quiet Debounce, but never past MaxWait from the
+			// burst's first event: constant churn still converges.
+			wait := min(s.Debounce, s.MaxWait-now.Sub(burst))
+			timer.Stop()
+			timer.Reset(max(wait, 0))
 			fire = timer.C
 		case err, ok := <-w.Errors:
 			if !ok {
@@ -287,42 +355,42 @@ func (s *FileSource) Run(ctx context.Context, lastVersion string, apply ApplyFun
 			}
 			s.log.Warn("rule watcher error", zap.Error(err))
 		case <-fire:
-			fire = nil
-			lastVersion = s.reload(lastVersion, apply)
+			fire, burst = nil, time.Time{}
+			s.reload(publish)
 		case <-s.Reload:
-			lastVersion = s.reload(lastVersion, apply)
+			s.reload(publish)
 		}
 	}
 }
 
-// reload reads and applies the rule set. A rejected set is logged as one
-// line listing every error (issue #10 item 14); its count and text reach
-// the store (metrics, /debug/rules) through OnError or apply's error.
-func (s *FileSource) reload(last string, apply ApplyFunc) string {
+// reload reads and publishes the rule set. A rejected set is logged as one
+// line listing every error; its count and text reach the store (metrics,
+// /debug/rules) through OnError or publish's error.
+func (s *Source) reload(publish func(rulestore.Set) error) {
 	specs, version, err := s.Load()
 	if err != nil {
 		s.rejected(err, "")
 		if s.OnError != nil {
 			s.OnError(err)
 		}
-		return last
+		return
 	}
-	if version == last {
+	if version == s.Applied {
 		if s.OnUnchanged != nil {
 			s.OnUnchanged(version)
 		}
-		return last
+		return
 	}
-	if err := apply(specs, version); err != nil {
+	if err := publish(rulestore.Set{Specs: specs, Version: version}); err != nil {
 		s.rejected(err, version)
-		return last
+		return
 	}
+	s.Applied = version
 	s.log.Info("rules reloaded", zap.String("version", version), zap.Int("rules", len(specs)))
-	return version
 }
 
-func (s *FileSource) rejected(err error, version string) {
-	errs := ErrorLines(err)
+func (s *Source) rejected(err error, version string) {
+	errs := rulestore.ErrorLines(err)
 	fields := []zap.Field{zap.Int("errors", len(errs)), zap.Strings("error", errs)}
 	if version != "" {
 		fields = append(fields, zap.String("version", version))

@@ -22,9 +22,9 @@ const TypeURL = "type.googleapis.com/portcullis.rules.v1.Rule"
 // has no protobuf Struct form (a value that is not JSON, a string that is
 // not UTF-8), naming the rule and the handler.
 func FromSpec(s *pipeline.RuleSpec) (*rulesv1.Rule, error) {
-	r := &rulesv1.Rule{Id: s.ID, Version: s.Version, Description: s.Description}
+	r := &rulesv1.Rule{Id: s.ID, Version: s.Version, Description: s.Description, Priority: int64(s.Priority), Mode: s.Mode}
 	if s.Match != nil {
-		r.Match = &rulesv1.Match{Url: s.Match.URL, Methods: s.Match.Methods}
+		r.Match = &rulesv1.Match{Url: s.Match.URL, Methods: s.Match.Methods, Headers: s.Match.Headers}
 	}
 	if s.Line > 0 || s.Index > 0 || s.Source != "" {
 		r.Origin = &rulesv1.Origin{Source: s.Source, Line: clampUint32(s.Line), Index: clampUint32(s.Index)}
@@ -77,9 +77,12 @@ func fromHandler(h *pipeline.HandlerSpec) (*rulesv1.Handler, error) {
 // decoding would give them (numbers as float64), so a spec read from a
 // file and the same spec after a trip through a Rule compile alike.
 func ToSpec(r *rulesv1.Rule) pipeline.RuleSpec {
-	s := pipeline.RuleSpec{ID: r.GetId(), Version: r.GetVersion(), Description: r.GetDescription()}
+	s := pipeline.RuleSpec{ID: r.GetId(), Version: r.GetVersion(), Description: r.GetDescription(), Priority: int(r.GetPriority()), Mode: r.GetMode()}
 	if m := r.GetMatch(); m != nil {
 		s.Match = &pipeline.MatchSpec{URL: m.GetUrl(), Methods: m.GetMethods()}
+		if len(m.GetHeaders()) > 0 {
+			s.Match.Headers = m.GetHeaders()
+		}
 	}
 	if o := r.GetOrigin(); o != nil {
 		s.Source, s.Line, s.Index = o.GetSource(), int(o.GetLine()), int(o.GetIndex())

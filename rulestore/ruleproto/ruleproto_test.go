@@ -77,7 +77,9 @@ func TestExtensionsRoundTrip(t *testing.T) {
 - id: every-field
   version: v0.40.6
   description: all of it
-  match: {url: "https://api.test/<.*>", methods: [GET, POST]}
+  match: {url: "https://api.test/<.*>", methods: [GET, POST], headers: {X-Tenant: acme, x-version: "v<[0-9]+>"}}
+  priority: -3
+  mode: shadow
   authenticators:
     - {handler: jwt, fallthrough: true, config: {jwks_urls: ["https://idp/keys"], required_scope: [a, b], nested: {n: 1.5, big: 12345678, no: null, yes: true}}}
     - {handler: anonymous}
@@ -99,7 +101,7 @@ func TestExtensionsRoundTrip(t *testing.T) {
 			t.Errorf("%s: (-file +after):\n%s", specs[i].Where(), diff)
 		}
 	}
-	if specs[0].Line != 2 || specs[1].Index != 1 || !specs[0].Authenticators[0].Fallthrough {
+	if specs[0].Line != 2 || specs[1].Index != 1 || !specs[0].Authenticators[0].Fallthrough || specs[0].Priority != -3 || specs[0].Mode != "shadow" || len(specs[0].Match.Headers) != 2 {
 		t.Fatalf("fixture did not decode as expected: %+v", specs)
 	}
 }

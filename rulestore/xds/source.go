@@ -111,7 +111,7 @@ var errNoRules = errors.New("no rule set applied within initial_fetch_timeout")
 // Run receives rule sets and applies them until ctx is done, reconnecting
 // whenever the stream ends. It returns nil when ctx is done, and an error
 // only when InitialFetchTimeout passed without a set applied.
-func (s *Source) Run(ctx context.Context, apply rulestore.ApplyFunc) error {
+func (s *Source) Run(ctx context.Context, publish func(rulestore.Set) error) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	if s.o.InitialFetchTimeout > 0 {
@@ -145,7 +145,7 @@ func (s *Source) Run(ctx context.Context, apply rulestore.ApplyFunc) error {
 	defer conn.Close()
 	client := discoveryv3.NewAggregatedDiscoveryServiceClient(conn)
 	for attempt := 0; ; attempt++ {
-		received, err := s.stream(ctx, client, apply)
+		received, err := s.stream(ctx, client, publish)
 		if received {
 			attempt = 0
 		}
@@ -188,7 +188,7 @@ func backoff(n int, lo, hi time.Duration) time.Duration {
 
 // stream runs one ADS stream; received reports that the control plane
 // answered at least once (the connection was good, so backoff restarts).
-func (s *Source) stream(ctx context.Context, client discoveryv3.AggregatedDiscoveryServiceClient, apply rulestore.ApplyFunc) (received bool, err error) {
+func (s *Source) stream(ctx context.Context, client discoveryv3.AggregatedDiscoveryServiceClient, publish func(rulestore.Set) error) (received bool, err error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	st, err := client.StreamAggregatedResources(ctx)
@@ -216,7 +216,7 @@ func (s *Source) stream(ctx context.Context, client discoveryv3.AggregatedDiscov
 			continue // not subscribed to: nothing to answer
 		}
 		req := &discoveryv3.DiscoveryRequest{TypeUrl: ruleproto.TypeURL, ResponseNonce: resp.GetNonce()}
-		if err := s.applyResponse(resp, apply); err != nil {
+		if err := s.applyResponse(resp, publish); err != nil {
 			req.VersionInfo = s.Status().Version
 			req.ErrorDetail = &rpcstatus.Status{Code: int32(codes.InvalidArgument), Message: nackMessage(err)}
 			s.update(func(st *Status) { st.Nacks++; st.LastError = err.Error() })
@@ -231,7 +231,7 @@ func (s *Source) stream(ctx context.Context, client discoveryv3.AggregatedDiscov
 }
 
 // applyResponse decodes a response's rules and applies them as one set.
-func (s *Source) applyResponse(resp *discoveryv3.DiscoveryResponse, apply rulestore.ApplyFunc) error {
+func (s *Source) applyResponse(resp *discoveryv3.DiscoveryResponse, publish func(rulestore.Set) error) error {
 	version := resp.GetVersionInfo()
 	specs, err := decode(resp)
 	if err != nil {
@@ -247,7 +247,7 @@ func (s *Source) applyResponse(resp *discoveryv3.DiscoveryResponse, apply rulest
 		}
 		return nil
 	}
-	if err := apply(specs, version); err != nil {
+	if err := publish(rulestore.Set{Specs: specs, Version: version}); err != nil {
 		s.rejected(err, version)
 		return err
 	}

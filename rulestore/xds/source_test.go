@@ -149,7 +149,7 @@ func startNode(t testing.TB, url string, o xds.Options) *node {
 		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	go func() { n.done <- src.Run(ctx, n.store.Apply) }()
+	go func() { n.done <- src.Run(ctx, n.store.Publish) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-n.done; err != nil {
@@ -356,7 +356,7 @@ func TestInitialFetchTimeoutStopsRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = src.Run(context.Background(), func([]pipeline.RuleSpec, string) error { return errors.New("unreachable") })
+	err = src.Run(context.Background(), func(rulestore.Set) error { return errors.New("unreachable") })
 	if err == nil || !strings.Contains(err.Error(), "no rule set applied within initial_fetch_timeout") {
 		t.Fatalf("got %v", err)
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/portcullis-authz/portcullis/pipeline"
 	rulesv1 "github.com/portcullis-authz/portcullis/proto/portcullis/rules/v1"
 	"github.com/portcullis-authz/portcullis/rulestore"
+	"github.com/portcullis-authz/portcullis/rulestore/filesource"
 	"github.com/portcullis-authz/portcullis/rulestore/ruleproto"
 )
 
@@ -144,7 +145,7 @@ func (d *Dir) watch(ctx context.Context, watched []string, publish PublishFunc) 
 	}
 	// The source only tells that something changed; Load and scan read
 	// the sets. Its own log would repeat theirs.
-	src, err := rulestore.NewFileSource(repos, nil, nil)
+	src, err := filesource.New(repos, nil, nil)
 	if err != nil {
 		return false, err
 	}
@@ -162,7 +163,7 @@ func (d *Dir) watch(ctx context.Context, watched []string, publish PublishFunc) 
 	// A scan once the watches are in place catches what changed since
 	// the last one.
 	src.OnWatching = changed
-	err = src.Run(wctx, "", func([]pipeline.RuleSpec, string) error { changed(); return nil })
+	err = src.Run(wctx, func(rulestore.Set) error { changed(); return nil })
 	if ctx.Err() != nil {
 		return false, nil
 	}
@@ -286,7 +287,7 @@ func (d *Dir) loadSet(cluster string) (Set, error) {
 	if cluster != "" {
 		repos = append(repos, filepath.Join(d.path, cluster))
 	}
-	src, err := rulestore.NewFileSource(repos, nil, nil)
+	src, err := filesource.New(repos, nil, nil)
 	if err != nil {
 		return Set{}, err
 	}

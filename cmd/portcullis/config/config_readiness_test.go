@@ -1,11 +1,11 @@
-package rulestore_test
+package config_test
 
 import (
 	"reflect"
 	"strings"
 	"testing"
 
-	"github.com/portcullis-authz/portcullis/rulestore"
+	"github.com/portcullis-authz/portcullis/cmd/portcullis/config"
 )
 
 func TestReadinessRequire(t *testing.T) {
@@ -30,7 +30,7 @@ func TestReadinessRequire(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			data := []byte(tt.yaml + "\n")
-			cfg, _, err := rulestore.LoadConfig("c.yaml", data, tt.env)
+			cfg, _, err := config.Load("c.yaml", data, tt.env)
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("err = %v, want %q", err, tt.wantErr)

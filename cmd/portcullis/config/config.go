@@ -1,4 +1,4 @@
-package rulestore
+package config
 
 import (
 	"errors"
@@ -14,7 +14,10 @@ import (
 	"github.com/knadh/koanf/providers/rawbytes"
 	"github.com/knadh/koanf/v2"
 
+	"github.com/portcullis-authz/portcullis/authz/tracing"
+	"github.com/portcullis-authz/portcullis/handlers/builtin"
 	"github.com/portcullis-authz/portcullis/pipeline"
+	"github.com/portcullis-authz/portcullis/rulestore"
 )
 
 // EnvPrefix prefixes environment overrides: PORTCULLIS_SERVE_GRPC_PORT sets
@@ -31,6 +34,7 @@ type Config struct {
 	Mutators       map[string]pipeline.HandlerConfig `json:"mutators"`
 	Errors         Errors                            `json:"errors"`
 	Log            Log                               `json:"log"`
+	Tracing        tracing.Config                    `json:"tracing"`
 
 	// loc places later findings (CheckHandlers) in the file.
 	loc *configLocator
@@ -39,9 +43,9 @@ type Config struct {
 // Serve holds the listeners. Host and port are separate keys, as in
 // Oathkeeper's serve.api.
 type Serve struct {
-	GRPC    GRPCListener `json:"grpc"`
-	API     APIListener  `json:"api"`
-	Metrics Listener     `json:"metrics"`
+	GRPC    GRPCListener    `json:"grpc"`
+	API     APIListener     `json:"api"`
+	Metrics MetricsListener `json:"metrics"`
 	// CheckTimeout bounds every check, on both front doors (default
 	// 180ms): remote calls and retries share what is left of it, and a
 	// check that runs out answers 503 with reason deadline.
@@ -107,10 +111,13 @@ func (l GRPCListener) Addr() string { return fmt.Sprintf("%s:%d", l.Host, l.Port
 
 // AccessRules configures where rules come from and how they match.
 type AccessRules struct {
-	// Repositories lists rule sources (file://..., inline://...). A single
-	// string is accepted too, as in Oathkeeper.
-	Repositories     []string `json:"repositories"`
-	MatchingStrategy string   `json:"matching_strategy"`
+	// Repositories lists rule sources (file://..., inline://...,
+	// http(s)://..., xds://...); their rules combine into one set. A
+	// single string is accepted too, as in Oathkeeper.
+	Repositories []string `json:"repositories"`
+	// PollInterval is how often http(s):// repositories are polled.
+	PollInterval     time.Duration `json:"poll_interval"`
+	MatchingStrategy string        `json:"matching_strategy"`
 	// NoMatchStatus is the status when no rule matches (404, 401 or 403).
 	NoMatchStatus int `json:"no_match_status"`
 	// MaxPathLength and MaxPathSegments bound the raw request path (400
@@ -120,6 +127,9 @@ type AccessRules struct {
 	// CaseSensitiveUpstreams turns off the path case guard (see
 	// pipeline.Config).
 	CaseSensitiveUpstreams bool `json:"case_sensitive_upstreams"`
+	// ShadowRules lists rule ids run in shadow mode (see
+	// pipeline.Config), to roll out a rule set without denying.
+	ShadowRules []string `json:"shadow_rules"`
 }
 
 // Errors configures error handlers.
@@ -148,6 +158,7 @@ func (c *Config) Pipeline() pipeline.Config {
 		MaxPathLength:          c.AccessRules.MaxPathLength,
 		MaxPathSegments:        c.AccessRules.MaxPathSegments,
 		CaseSensitiveUpstreams: c.AccessRules.CaseSensitiveUpstreams,
+		ShadowRules:            c.AccessRules.ShadowRules,
 	}
 }
 
@@ -169,6 +180,7 @@ func defaults() map[string]any {
 		"serve.deadline_margin":             "15ms",
 		"access_rules.matching_strategy":    "regexp",
 		"access_rules.no_match_status":      404,
+		"access_rules.poll_interval":        "30s",
 		"errors.fallback":                   []any{"json"},
 		"errors.handlers.json.enabled":      true,
 		"log.level":                         "info",
@@ -177,6 +189,7 @@ func defaults() map[string]any {
 		"access_rules.max_path_length":          pipeline.DefaultMaxPathLength,
 		"access_rules.max_path_segments":        pipeline.DefaultMaxPathSegments,
 		"access_rules.case_sensitive_upstreams": false,
+		"access_rules.shadow_rules":             []any{},
 
 		"serve.api.forwarded.trusted_proxies": []any{"127.0.0.0/8", "::1/128"},
 		"serve.api.forwarded.headers": []any{"X-Forwarded-Method", "X-Forwarded-Proto", "X-Forwarded-Host", "X-Forwarded-Uri",
@@ -184,14 +197,15 @@ func defaults() map[string]any {
 	}
 }
 
-// handlerNames are known up front so that environment overrides of
-// handlers the file does not mention resolve (oauth2_introspection).
-var handlerNames = map[string][]string{
-	"authenticators": {"anonymous", "noop", "unauthorized", "jwt", "oauth2_introspection", "cookie_session", "bearer_token",
-		"oauth2_client_credentials", "mtls", "envoy_jwt_authn", "api_key"},
-	"authorizers":     {"allow", "deny", "remote", "remote_json", "keto_engine_acp_ory", "cel"},
-	"mutators":        {"noop", "header", "cookie", "id_token", "hydrator", "envoy"},
-	"errors.handlers": {"json", "redirect", "www_authenticate"},
+// handlerSections are the config sections of each handler kind. Their
+// names come from the registry of shipped handlers (handlers/builtin), so
+// that environment overrides of handlers the file does not mention
+// resolve (PORTCULLIS_AUTHENTICATORS_OAUTH2_INTROSPECTION_ENABLED).
+var handlerSections = map[string]pipeline.Kind{
+	"authenticators":  pipeline.KindAuthenticator,
+	"authorizers":     pipeline.KindAuthorizer,
+	"mutators":        pipeline.KindMutator,
+	"errors.handlers": pipeline.KindErrorHandler,
 }
 
 // oathkeeperOnly lists keys Oathkeeper uses and Portcullis does not: a
@@ -201,7 +215,8 @@ var oathkeeperOnly = map[string]string{
 	"serve.prometheus":                "metrics are served on serve.metrics",
 	"serve.api.cors":                  "CORS is Envoy's job (its cors filter)",
 	"serve.api.timeout":               "the API server uses fixed safe timeouts",
-	"tracing":                         "tracing is not implemented yet",
+	"tracing.providers.jaeger":        "Portcullis exports OTLP only (tracing.providers.otlp)",
+	"tracing.providers.zipkin":        "Portcullis exports OTLP only (tracing.providers.otlp)",
 	"profiling":                       "use serve.metrics /debug/pprof instead",
 	"version":                         "the config version key is not used",
 	"log.leak_sensitive_values":       "Portcullis never logs credentials",
@@ -209,28 +224,31 @@ var oathkeeperOnly = map[string]string{
 	"log.additional_redacted_headers": "Portcullis never logs headers",
 }
 
-// LoadConfig reads the config file (YAML or JSON; "" for none), applies
+// Load reads the config file (YAML or JSON; "" for none), applies
 // PORTCULLIS_ environment overrides from environ (os.Environ() in
 // production) and decodes it strictly: every unknown key and bad value is
 // an error, one line each naming the file, line and key. Keys only
 // Oathkeeper uses come back as warnings.
-func LoadConfig(path string, data []byte, environ []string) (*Config, []string, error) {
-	c, warnings, err := LoadConfigAll(path, data, environ)
+func Load(path string, data []byte, environ []string) (*Config, []string, error) {
+	c, warnings, err := LoadAll(path, data, environ)
 	if err != nil {
 		return nil, warnings, err
 	}
 	return c, warnings, nil
 }
 
-// LoadConfigAll is LoadConfig for validation: when the file parses, the
+// LoadAll is Load for validation: when the file parses, the
 // config comes back even with errors, holding what decoded, so a validator
 // can go on to check the parts other components read. It must not be run.
-func LoadConfigAll(path string, data []byte, environ []string) (*Config, []string, error) {
+func LoadAll(path string, data []byte, environ []string) (*Config, []string, error) {
 	k := koanf.New(".")
 	if err := k.Load(confmap.Provider(defaults(), "."), nil); err != nil {
 		return nil, nil, err
 	}
 	if err := k.Load(confmap.Provider(tlsDefaults(), "."), nil); err != nil {
+		return nil, nil, err
+	}
+	if err := k.Load(confmap.Provider(tracing.Defaults(), "."), nil); err != nil {
 		return nil, nil, err
 	}
 	if path != "" && data == nil {
@@ -243,7 +261,7 @@ func LoadConfigAll(path string, data []byte, environ []string) (*Config, []strin
 	if data != nil {
 		// YAML is a superset of JSON, so one parser reads both.
 		if err := k.Load(rawbytes.Provider(data), yaml.Parser()); err != nil {
-			return nil, nil, yamlError(displayName(path), "parse config", err)
+			return nil, nil, rulestore.YAMLError(displayName(path), "parse config", err)
 		}
 	}
 	envKeys, err := loadEnv(k, environ)
@@ -276,7 +294,7 @@ func LoadConfigAll(path string, data []byte, environ []string) (*Config, []strin
 		DecodeHook:       mapstructure.ComposeDecodeHookFunc(mapstructure.StringToSliceHookFunc(","), durationHook),
 	}})
 	errs = append(errs, loc.decodeErrors(err)...)
-	for _, e := range leaves(c.validate()) {
+	for _, e := range rulestore.ErrorLeaves(c.validate()) {
 		// A value that failed to decode reads as zero here: it has its
 		// error already.
 		key, msg, ok := strings.Cut(e.Error(), ": ")
@@ -288,6 +306,7 @@ func LoadConfigAll(path string, data []byte, environ []string) (*Config, []strin
 		}
 	}
 	c.loc = loc
+	warnings = append(warnings, c.Tracing.Warnings()...)
 	return &c, warnings, errors.Join(byLine(errs)...)
 }
 
@@ -301,6 +320,9 @@ func (c *Config) validate() error {
 	// A bare number would read as nanoseconds.
 	if c.Serve.CheckTimeout < time.Millisecond {
 		errs = append(errs, fmt.Errorf("serve.check_timeout: %s is too short; write a duration such as 180ms", c.Serve.CheckTimeout))
+	}
+	if c.AccessRules.PollInterval < time.Second {
+		errs = append(errs, fmt.Errorf("access_rules.poll_interval: %s is too short; write a duration of at least 1s such as 30s", c.AccessRules.PollInterval))
 	}
 	if c.Serve.DeadlineMargin < 0 {
 		errs = append(errs, fmt.Errorf("serve.deadline_margin: must not be negative"))
@@ -316,6 +338,7 @@ func (c *Config) validate() error {
 		errs = append(errs, fmt.Errorf("log.format: unknown format %q", c.Log.Format))
 	}
 	errs = append(errs, c.Serve.validateTLS()...)
+	errs = append(errs, c.Tracing.Validate()...)
 	return errors.Join(errs...)
 }
 
@@ -330,8 +353,8 @@ func loadEnv(k *koanf.Koanf, environ []string) (map[string]string, error) {
 	// handler name (without changing the config itself).
 	known := koanf.New(".")
 	_ = known.Load(confmap.Provider(k.All(), "."), nil)
-	for section, names := range handlerNames {
-		for _, n := range names {
+	for section, kind := range handlerSections {
+		for _, n := range builtin.Names(kind) {
 			if !known.Exists(section + "." + n) {
 				_ = known.Set(section+"."+n+".enabled", false)
 			}

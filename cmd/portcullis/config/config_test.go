@@ -1,4 +1,4 @@
-package rulestore_test
+package config_test
 
 import (
 	"os"
@@ -6,11 +6,11 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/portcullis-authz/portcullis/rulestore"
+	"github.com/portcullis-authz/portcullis/cmd/portcullis/config"
 )
 
 func TestOathkeeperConfigsLoad(t *testing.T) {
-	files, _ := filepath.Glob("testdata/oathkeeper/*/*.y*ml")
+	files, _ := filepath.Glob("../../../rulestore/testdata/oathkeeper/*/*.y*ml")
 	var configs []string
 	for _, f := range files {
 		if strings.Contains(filepath.Base(f), "config") || strings.Contains(f, "reference") {
@@ -22,7 +22,7 @@ func TestOathkeeperConfigsLoad(t *testing.T) {
 	}
 	for _, f := range configs {
 		t.Run(f, func(t *testing.T) {
-			if _, _, err := rulestore.LoadConfig(f, nil, nil); err != nil {
+			if _, _, err := config.Load(f, nil, nil); err != nil {
 				t.Fatal(err)
 			}
 		})
@@ -30,7 +30,7 @@ func TestOathkeeperConfigsLoad(t *testing.T) {
 }
 
 func TestReferenceConfigWarnsOncePerOathkeeperOnlyKey(t *testing.T) {
-	cfg, warnings, err := rulestore.LoadConfig("testdata/oathkeeper/reference-config/oathkeeper.reference.yaml", nil, nil)
+	cfg, warnings, err := config.Load("../../../rulestore/testdata/oathkeeper/reference-config/oathkeeper.reference.yaml", nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,7 +52,7 @@ func TestReferenceConfigWarnsOncePerOathkeeperOnlyKey(t *testing.T) {
 }
 
 func TestDefaults(t *testing.T) {
-	cfg, _, err := rulestore.LoadConfig("", nil, nil)
+	cfg, _, err := config.Load("", nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +77,7 @@ func TestEnvironmentOverrides(t *testing.T) {
 		"PORTCULLIS_AUTHENTICATORS_JWT_CONFIG_JWKS_URLS=https://idp.test/jwks.json",
 		"OTHER_SERVE_GRPC_PORT=1",
 	}
-	cfg, _, err := rulestore.LoadConfig("inline.yaml", yaml, env)
+	cfg, _, err := config.Load("inline.yaml", yaml, env)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,7 +102,7 @@ func TestEnvironmentOverrides(t *testing.T) {
 // service config: every problem at once, one line each with the file, the
 // line, the full dotted key and a did-you-mean, never a Go type name.
 func TestConfigErrorsAreOneLineEach(t *testing.T) {
-	_, _, err := rulestore.LoadConfig("testdata/invalid/config.yaml", nil,
+	_, _, err := config.Load("testdata/invalid/config.yaml", nil,
 		[]string{"PORTCULLIS_SERVE_METRICS_PROT=9000", "PORTCULLIS_SERVE_METRICS_PORT=x"})
 	const f = "testdata/invalid/config.yaml"
 	want := []string{
@@ -126,12 +126,12 @@ func TestConfigErrors(t *testing.T) {
 		{"bad port", "serve:\n  grpc:\n    port: 70000\n", "c.yaml:3: serve.grpc.port: 70000 is not a port"},
 		{"bad level", "log:\n  level: loud\n", `c.yaml:2: log.level: unknown level "loud"`},
 		{"bad yaml", "serve: [\n", "c.yaml:1: parse config: did not find expected node content"},
-		{"unknown key at the root", "tracin: {}\n", `c.yaml:1: tracin: unknown key`},
+		{"unknown key at the root", "tracin: {}\n", `c.yaml:1: tracin: unknown key (did you mean "tracing"?)`},
 		{"list where an object belongs", "serve: [1]\n", `c.yaml:1: serve: must be an object, not a list`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, _, err := rulestore.LoadConfig("c.yaml", []byte(tt.yaml), nil)
+			_, _, err := config.Load("c.yaml", []byte(tt.yaml), nil)
 			if err == nil || err.Error() != tt.want {
 				t.Fatalf("err = %v, want %s", err, tt.want)
 			}
@@ -140,7 +140,7 @@ func TestConfigErrors(t *testing.T) {
 }
 
 func TestConfigFileMissing(t *testing.T) {
-	_, _, err := rulestore.LoadConfig(filepath.Join(t.TempDir(), "nope.yaml"), nil, nil)
+	_, _, err := config.Load(filepath.Join(t.TempDir(), "nope.yaml"), nil, nil)
 	if err == nil || !os.IsNotExist(unwrapAll(err)) {
 		t.Fatalf("err = %v", err)
 	}
@@ -160,7 +160,7 @@ func unwrapAll(err error) error {
 // registered handler is reported where it is, with a did-you-mean.
 func TestCheckHandlersNamesUnknownSections(t *testing.T) {
 	doc := "authenticators:\n  anonymus: {enabled: true}\n  noop: {enabled: true}\nerrors:\n  handlers:\n    jsno: {enabled: true}\n"
-	cfg, _, err := rulestore.LoadConfig("c.yaml", []byte(doc), []string{"PORTCULLIS_MUTATORS_NOOOP_ENABLED=true"})
+	cfg, _, err := config.Load("c.yaml", []byte(doc), []string{"PORTCULLIS_MUTATORS_NOOOP_ENABLED=true"})
 	if err != nil {
 		t.Fatal(err)
 	}

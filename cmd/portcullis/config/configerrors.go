@@ -1,4 +1,4 @@
-package rulestore
+package config
 
 import (
 	"cmp"
@@ -14,6 +14,7 @@ import (
 	"github.com/go-viper/mapstructure/v2"
 
 	"github.com/portcullis-authz/portcullis/pipeline"
+	"github.com/portcullis-authz/portcullis/rulestore"
 )
 
 // configLocator turns service-config problems into one line each that
@@ -28,7 +29,7 @@ type configLocator struct {
 }
 
 func newConfigLocator(path string, data []byte, env map[string]string) *configLocator {
-	return &configLocator{file: displayName(path), lines: lineIndex(data), env: env, failed: map[string]bool{}}
+	return &configLocator{file: displayName(path), lines: rulestore.LineIndex(data), env: env, failed: map[string]bool{}}
 }
 
 // configError is one located problem; line 0 is unknown.
@@ -154,7 +155,7 @@ func (l *configLocator) decodeErrors(err error) []error {
 		err = u
 	}
 	var out []error
-	for _, leaf := range leaves(err) {
+	for _, leaf := range rulestore.ErrorLeaves(err) {
 		var de *mapstructure.DecodeError
 		if !errors.As(leaf, &de) {
 			out = append(out, fmt.Errorf("%s: %w", l.file, leaf))
@@ -178,51 +179,6 @@ func (l *configLocator) decodeErrors(err error) []error {
 
 // bracketKey matches mapstructure's map-key notation, authenticators[jwt].
 var bracketKey = regexp.MustCompile(`\[([^\]]*[^\d\]][^\]]*)\]`)
-
-// leaves lists the one-line errors inside err: the members of joins, each
-// keeping the text of the wrappers around it ("no valid rules: a",
-// "no valid rules: b"), and still unwrapping to its cause.
-func leaves(err error) []error {
-	if err == nil {
-		return nil
-	}
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		var out []error
-		for _, e := range j.Unwrap() {
-			out = append(out, leaves(e)...)
-		}
-		return out
-	}
-	if u := errors.Unwrap(err); u != nil {
-		if inner := leaves(u); len(inner) > 1 {
-			if prefix, ok := strings.CutSuffix(err.Error(), u.Error()); ok {
-				for i, e := range inner {
-					inner[i] = &prefixed{prefix: prefix, err: e}
-				}
-				return inner
-			}
-		}
-	}
-	return []error{err}
-}
-
-type prefixed struct {
-	prefix string
-	err    error
-}
-
-func (p *prefixed) Error() string { return p.prefix + p.err.Error() }
-func (p *prefixed) Unwrap() error { return p.err }
-
-// ErrorLines lists the messages inside a (possibly joined) error, one
-// line each, for printing every problem on its own line.
-func ErrorLines(err error) []string {
-	var out []string
-	for _, e := range leaves(err) {
-		out = append(out, e.Error())
-	}
-	return out
-}
 
 // shapeMessages are mapstructure's plain-text shape errors, which name
 // Go kinds ("slice", "map").

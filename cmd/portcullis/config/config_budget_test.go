@@ -1,10 +1,10 @@
-package rulestore_test
+package config_test
 
 import (
 	"testing"
 	"time"
 
-	"github.com/portcullis-authz/portcullis/rulestore"
+	"github.com/portcullis-authz/portcullis/cmd/portcullis/config"
 )
 
 // TestCheckBudgetKeys covers serve.check_timeout and serve.deadline_margin
@@ -33,7 +33,7 @@ func TestCheckBudgetKeys(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg, _, err := rulestore.LoadConfig("c.yaml", []byte(tt.yaml), tt.env)
+			cfg, _, err := config.Load("c.yaml", []byte(tt.yaml), tt.env)
 			if tt.err != "" {
 				if err == nil || err.Error() != tt.err {
 					t.Fatalf("err = %v, want %s", err, tt.err)

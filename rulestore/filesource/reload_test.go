@@ -1,4 +1,4 @@
-package rulestore_test
+package filesource_test
 
 import (
 	"context"
@@ -18,8 +18,8 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/portcullis-authz/portcullis/authz"
-	"github.com/portcullis-authz/portcullis/pipeline"
 	"github.com/portcullis-authz/portcullis/rulestore"
+	"github.com/portcullis-authz/portcullis/rulestore/filesource"
 )
 
 // event is what one reload did: "published", "failed" or "unchanged".
@@ -29,7 +29,7 @@ type event struct{ kind, detail string }
 // on one channel, in order, so a test waits on events instead of sleeping.
 func runSource(t *testing.T, file string, store *rulestore.Store, log *zap.Logger) <-chan event {
 	t.Helper()
-	src, err := rulestore.NewFileSource([]string{"file://" + file}, nil, log)
+	src, err := filesource.New([]string{"file://" + file}, nil, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,8 +37,9 @@ func runSource(t *testing.T, file string, store *rulestore.Store, log *zap.Logge
 	src.Debounce = 10 * time.Millisecond
 	src.OnError = func(err error) { store.RecordFailure(err); events <- event{"failed", err.Error()} }
 	src.OnUnchanged = func(v string) { store.Unchanged(v); events <- event{"unchanged", v} }
-	apply := func(specs []pipeline.RuleSpec, v string) error {
-		err := store.Apply(specs, v)
+	publish := func(set rulestore.Set) error {
+		err := store.Publish(set)
+		v := set.Version
 		if err != nil {
 			events <- event{"failed", err.Error()}
 		} else {
@@ -58,7 +59,8 @@ func runSource(t *testing.T, file string, store *rulestore.Store, log *zap.Logge
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Add(1)
-	go func() { defer wg.Done(); _ = src.Run(ctx, version, apply) }()
+	src.Applied = version
+	go func() { defer wg.Done(); _ = src.Run(ctx, publish) }()
 	t.Cleanup(func() { cancel(); wg.Wait() })
 	<-watching
 	return events

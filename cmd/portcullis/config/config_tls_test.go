@@ -1,4 +1,4 @@
-package rulestore_test
+package config_test
 
 import (
 	"encoding/base64"
@@ -7,7 +7,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/portcullis-authz/portcullis/rulestore"
+	"github.com/portcullis-authz/portcullis/cmd/portcullis/config"
 )
 
 const (
@@ -23,7 +23,7 @@ type tlsView struct {
 	ClientCA, Auth, Min string
 }
 
-func viewTLS(t *testing.T, prefix string, c rulestore.TLS) tlsView {
+func viewTLS(t *testing.T, prefix string, c config.TLS) tlsView {
 	t.Helper()
 	certPEM, keyPEM, err := c.InlinePEM(prefix)
 	if err != nil {
@@ -44,7 +44,7 @@ func TestTLSConfig(t *testing.T) {
 		name     string
 		yaml     string
 		env      []string
-		listener func(*rulestore.Config) rulestore.TLS
+		listener func(*config.Config) config.TLS
 		prefix   string
 		want     tlsView
 	}{
@@ -73,7 +73,7 @@ func TestTLSConfig(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg, warnings, err := rulestore.LoadConfig("c.yaml", []byte(tt.yaml+"\n"), tt.env)
+			cfg, warnings, err := config.Load("c.yaml", []byte(tt.yaml+"\n"), tt.env)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -87,14 +87,14 @@ func TestTLSConfig(t *testing.T) {
 	}
 }
 
-func grpcTLS(c *rulestore.Config) rulestore.TLS    { return c.Serve.GRPC.TLS }
-func apiTLS(c *rulestore.Config) rulestore.TLS     { return c.Serve.API.TLS }
-func metricsTLS(c *rulestore.Config) rulestore.TLS { return c.Serve.Metrics.TLS }
+func grpcTLS(c *config.Config) config.TLS    { return c.Serve.GRPC.TLS }
+func apiTLS(c *config.Config) config.TLS     { return c.Serve.API.TLS }
+func metricsTLS(c *config.Config) config.TLS { return c.Serve.Metrics.TLS }
 
 // Oathkeeper's reference config sets serve.api.tls; it was ignored with a
 // warning and is now the API listener's TLS (inline wins, as there).
 func TestReferenceConfigAPITLSIsHonoured(t *testing.T) {
-	cfg, warnings, err := rulestore.LoadConfig("testdata/oathkeeper/reference-config/oathkeeper.reference.yaml", nil, nil)
+	cfg, warnings, err := config.Load("../../../rulestore/testdata/oathkeeper/reference-config/oathkeeper.reference.yaml", nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,7 +139,7 @@ func TestTLSConfigErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, _, err := rulestore.LoadConfig("c.yaml", []byte(tt.yaml), nil)
+			_, _, err := config.Load("c.yaml", []byte(tt.yaml), nil)
 			if err == nil || err.Error() != tt.want {
 				t.Fatalf("err = %v\nwant  %s", err, tt.want)
 			}

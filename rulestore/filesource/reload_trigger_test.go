@@ -1,4 +1,4 @@
-package rulestore_test
+package filesource_test
 
 import (
 	"context"
@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/portcullis-authz/portcullis/pipeline"
 	"github.com/portcullis-authz/portcullis/rulestore"
+	"github.com/portcullis-authz/portcullis/rulestore/filesource"
 )
 
 // TestReloadTriggerReadsWhatTheWatcherCannotSee: the rule file is a
@@ -26,7 +26,7 @@ func TestReloadTriggerReadsWhatTheWatcherCannotSee(t *testing.T) {
 		t.Fatal(err)
 	}
 	store := rulestore.NewStore(pipelineConfig(), registry(), nil)
-	src, err := rulestore.NewFileSource([]string{"file://" + link}, nil, nil)
+	src, err := filesource.New([]string{"file://" + link}, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,16 +37,17 @@ func TestReloadTriggerReadsWhatTheWatcherCannotSee(t *testing.T) {
 	reload := make(chan struct{})
 	published := make(chan string, 4)
 	watching := make(chan struct{})
+	src.Applied = version
 	src.Reload, src.OnWatching = reload, func() { close(watching) }
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		_ = src.Run(ctx, version, func(specs []pipeline.RuleSpec, v string) error {
-			err := store.Apply(specs, v)
+		_ = src.Run(ctx, func(set rulestore.Set) error {
+			err := store.Publish(set)
 			if err == nil {
-				published <- v
+				published <- set.Version
 			}
 			return err
 		})

@@ -1,11 +1,11 @@
-package rulestore_test
+package config_test
 
 import (
 	"slices"
 	"testing"
 
 	"github.com/portcullis-authz/portcullis/authz"
-	"github.com/portcullis-authz/portcullis/rulestore"
+	"github.com/portcullis-authz/portcullis/cmd/portcullis/config"
 )
 
 func TestForwardedConfig(t *testing.T) {
@@ -36,7 +36,7 @@ func TestForwardedConfig(t *testing.T) {
 			if tt.yaml != "" {
 				path, data = "test.yaml", []byte(tt.yaml)
 			}
-			cfg, _, err := rulestore.LoadConfig(path, data, tt.env)
+			cfg, _, err := config.Load(path, data, tt.env)
 			if err != nil {
 				t.Fatal(err)
 			}
