@@ -4,6 +4,12 @@
 //
 //	go run ./cmd/portcullis-load -duration 10s -host demo -path /public/x
 //
+// `portcullis-load compare -scenario jwt` instead runs Portcullis (with the
+// scenario's rules, at the default log level) and a built-in no-op
+// ext_authz server as child processes, loads each in interleaved rounds,
+// and reports throughput, latency and each server's own CPU time per
+// request, as a table or with -json.
+//
 // It only ever targets loopback addresses (127.0.0.0/8, ::1, localhost):
 // it is a benchmarking aid, not a way to put load on someone else's
 // server.
@@ -60,6 +66,22 @@ func (h *headerFlag) Set(s string) error {
 }
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == serveArg {
+		if err := serveChild(os.Args[2:]); err != nil {
+			fmt.Fprintln(os.Stderr, "portcullis-load server:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if len(os.Args) > 1 && os.Args[1] == "compare" {
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+		defer stop()
+		if err := compareMain(ctx, os.Args[2:], os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, "portcullis-load compare:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	var c config
 	fs := flag.NewFlagSet("portcullis-load", flag.ExitOnError)
 	fs.StringVar(&c.Addr, "addr", "127.0.0.1:9191", "gRPC address of the server (loopback only)")

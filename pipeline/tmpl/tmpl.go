@@ -12,7 +12,6 @@ package tmpl
 
 import (
 	"fmt"
-	"regexp"
 	"sort"
 	"strings"
 	"sync"
@@ -26,13 +25,11 @@ import (
 type Template struct {
 	t   *template.Template
 	src string
-	// subjectOnly marks "{{ .Subject }}" and "{{ print .Subject }}", the
-	// most common header template, which Execute answers without
-	// text/template's reflection when the data is a *pipeline.Session.
-	subjectOnly bool
+	// fast renders the forms rules use most (see compiled) without
+	// text/template's reflection when the data is a *pipeline.Session;
+	// nil for any other template.
+	fast compiled
 }
-
-var subjectOnly = regexp.MustCompile(`^\{\{-?\s*(print\s+)?\.Subject\s*-?\}\}$`)
 
 // Parse compiles text. A missing map key renders as Go's "<no value>", as
 // in Oathkeeper; use print to get "" instead. A call of a function that
@@ -60,7 +57,11 @@ func Parse(name, text string) (*Template, error) {
 			return nil, err
 		}
 	}
-	return &Template{t: t, src: text, subjectOnly: subjectOnly.MatchString(text)}, nil
+	tp := &Template{t: t, src: text}
+	if len(t.Templates()) == 1 { // no {{ define }}d templates to call
+		tp.fast = compile(t.Tree.Root)
+	}
+	return tp, nil
 }
 
 // trees returns the parse trees of t and of the templates it defines, by
@@ -151,9 +152,11 @@ func (t *Template) Execute(data any) (string, error) {
 	if t.IsStatic() {
 		return t.src, nil
 	}
-	if t.subjectOnly {
+	if t.fast != nil {
 		if s, ok := data.(*pipeline.Session); ok && s != nil {
-			return s.Subject, nil
+			if out, ok := t.fast.execute(s); ok {
+				return out, nil
+			}
 		}
 	}
 	o := getOutput(nil)
