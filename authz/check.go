@@ -164,6 +164,15 @@ func (c *Checker) record(r *pipeline.Request, d *pipeline.Decision, steps *stepL
 	if d.Handler != "" {
 		fields = append(fields, zap.String("handler", d.Handler))
 	}
+	if d.Shadow {
+		// The rule runs in shadow mode: decision is what happened (allow),
+		// would_* what enforcing it would have answered.
+		fields = append(fields, zap.String("mode", pipeline.ModeShadow),
+			zap.String("would_decision", decisionLabel(!d.WouldDeny())), zap.String("would_reason", d.WouldReason))
+		if d.WouldStatus != 0 {
+			fields = append(fields, zap.Int("would_status", d.WouldStatus))
+		}
+	}
 	if d.Err != nil {
 		fields = append(fields, zap.String("error", d.Err.Error()))
 	}

@@ -26,6 +26,8 @@ type Metrics struct {
 	duration  *prometheus.HistogramVec
 	allow     prometheus.Observer // duration{decision="allow"}
 	deny      prometheus.Observer
+	// shadow counts the would-be decisions of shadow rules.
+	shadow *prometheus.CounterVec
 
 	series seriesCache[decisionKey, prometheus.Counter]
 }
@@ -54,9 +56,13 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Buckets: LatencyBuckets,
 		}, []string{"decision"}),
 	}
+	m.shadow = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "portcullis_shadow_decisions_total",
+		Help: "Would-be decisions of rules in shadow mode, by rule, would-be outcome and reason; the requests were allowed.",
+	}, []string{"rule_id", "would_decision", "reason"})
 	m.allow = m.duration.WithLabelValues("allow")
 	m.deny = m.duration.WithLabelValues("deny")
-	reg.MustRegister(m.decisions, m.duration)
+	reg.MustRegister(m.decisions, m.duration, m.shadow)
 	return m
 }
 
@@ -67,6 +73,11 @@ func (m *Metrics) ObserveDecision(d *pipeline.Decision) {
 		return m.decisions.WithLabelValues(k.rule, decisionLabel(k.allowed), boundedLabel(k.reason))
 	})
 	c.Inc()
+	if d.Shadow {
+		// Shadow decisions are rare (a rollout), so the series lookup
+		// per call is not worth a cache.
+		m.shadow.WithLabelValues(d.RuleID, decisionLabel(!d.WouldDeny()), boundedLabel(d.WouldReason)).Inc()
+	}
 	if d.Allowed {
 		m.allow.Observe(d.Duration.Seconds())
 	} else {
@@ -86,6 +97,7 @@ func (m *Metrics) ForgetRules(snap *pipeline.Snapshot) {
 			return true
 		}
 		m.decisions.DeletePartialMatch(prometheus.Labels{"rule_id": k.rule})
+		m.shadow.DeletePartialMatch(prometheus.Labels{"rule_id": k.rule})
 		return false
 	})
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 
 	"github.com/portcullis-authz/portcullis/pipeline/match"
@@ -21,8 +22,11 @@ type Rule struct {
 	Spec RuleSpec
 
 	index int
+	// shadow: the rule never denies (RuleSpec.Mode, Config.ShadowRules).
+	shadow bool
 
 	pattern        *match.Pattern
+	headers        []match.HeaderCond
 	authenticators []authnStep
 	authorizers    []step[Authorizer]
 	mutators       []step[Mutator]
@@ -55,6 +59,9 @@ type Snapshot struct {
 	fallback      []step[ErrorHandler]
 	noMatchStatus int
 	closers       []io.Closer
+	// matchExt is true when some rule uses match.headers or priority, so
+	// that rule sets without them skip Index.Select.
+	matchExt bool
 
 	pathLimits             match.PathLimits
 	caseSensitiveUpstreams bool
@@ -128,7 +135,9 @@ func Compile(specs []RuleSpec, cfg Config, reg *Registry) (*Snapshot, error) {
 		for _, m := range methods {
 			// Canonical: https://API.test/x and https://api.test/x are
 			// one pattern.
-			key := strings.ToUpper(m) + " " + r.pattern.Canonical()
+			// Rules that differ by match.headers or priority do not
+			// conflict: Select tells them apart, or reports a tie.
+			key := strings.ToUpper(m) + " " + r.pattern.Canonical() + " " + match.HeadersKey(r.headers) + " " + strconv.Itoa(spec.Priority)
 			if prev, dup := patterns[key]; dup {
 				c.fail(spec.Where(), fmt.Errorf("match %s %s conflicts with %s", strings.ToUpper(m), spec.Match.URL, prev.where))
 				continue
@@ -138,7 +147,18 @@ func Compile(specs []RuleSpec, cfg Config, reg *Registry) (*Snapshot, error) {
 		r.index = len(s.rules)
 		s.byID[r.ID] = r
 		s.rules = append(s.rules, r)
-		entries = append(entries, match.Entry{Pattern: r.pattern, Methods: spec.Match.Methods})
+		entries = append(entries, match.Entry{Pattern: r.pattern, Methods: spec.Match.Methods, Headers: r.headers, Priority: spec.Priority})
+		if len(r.headers) > 0 || spec.Priority != 0 {
+			s.matchExt = true
+		}
+	}
+	for i, id := range cfg.ShadowRules {
+		r, ok := s.byID[id]
+		if !ok {
+			c.fail(fmt.Sprintf("access_rules.shadow_rules[%d]", i), fmt.Errorf("no rule has id %q", id))
+			continue
+		}
+		r.shadow = true
 	}
 
 	fallback := cfg.ErrorFallback
@@ -229,6 +249,18 @@ func (c *compiler) rule(spec *RuleSpec) *Rule {
 		if !strings.Contains(spec.Match.URL, "://") {
 			c.warnings = append(c.warnings, where+": match.url has no scheme, the rule never matches")
 		}
+		hs, err := match.CompileHeaders(c.strategy, spec.Match.Headers)
+		if err != nil {
+			c.fail(where+": match.headers", err)
+		}
+		r.headers = hs
+	}
+	switch spec.Mode {
+	case "", ModeEnforce:
+	case ModeShadow:
+		r.shadow = true
+	default:
+		c.fail(where+": mode", fmt.Errorf("must be %q or %q, not %q", ModeEnforce, ModeShadow, spec.Mode))
 	}
 	if spec.Upstream != nil && (spec.Upstream.URL != "" || spec.Upstream.StripPath != "" || spec.Upstream.PreserveHost) {
 		if spec.Upstream.URL != "" {

@@ -32,6 +32,12 @@ type Decision struct {
 	Err error
 	// Duration is the time Execute took.
 	Duration time.Duration
+	// Shadow is true when the rule ran in shadow mode. Allowed is then
+	// true and WouldReason, WouldStatus say what enforcing would have
+	// answered (ReasonAllowed and 0 for an allow).
+	Shadow      bool
+	WouldReason string
+	WouldStatus int
 	// RulesVersion is the version of the rule snapshot that decided (a
 	// file hash or the control plane's version), for the decision log; ""
 	// when no rules were loaded. The caller sets it.

@@ -237,7 +237,13 @@ func (s *Snapshot) byContext(id string, r *Request, dst []match.Hit) ([]match.Hi
 	case !methodOK || !urlOK:
 		return dst, s.routeMismatch(rule, r, urlOK)
 	}
-	return append(dst, match.Hit{Index: rule.index, Captures: caps}), nil
+	hits, err := s.selectHits(r, append(dst, match.Hit{Index: rule.index, Captures: caps}))
+	if err == nil && len(hits) == 0 {
+		// The rule's match.headers rule the request out: as for its url.
+		err = NewError(s.noMatchStatus, ReasonRouteRuleMismatch,
+			fmt.Sprintf("the route names rule %q, but the request lacks the headers its match.headers requires", rule.ID), nil)
+	}
+	return hits, err
 }
 
 func methodAllowed(methods []string, m string) bool {

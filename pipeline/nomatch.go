@@ -27,6 +27,7 @@ func (s *Snapshot) noMatch(r *Request) error {
 	var buf [maxListed]*Rule
 	rules := buf[:0]
 	more := 0
+	var headersMiss *Rule
 	if id := r.Context[ContextRuleID]; id != "" {
 		// byContext found nothing: the id is unknown or the method is not
 		// the rule's.
@@ -38,6 +39,12 @@ func (s *Snapshot) noMatch(r *Request) error {
 		hits, err := s.index.LookupAnyMethod(r.Scheme, r.Host, r.Path, hbuf[:0])
 		if err == nil {
 			for _, h := range hits {
+				if rule := s.rules[h.Index]; methodAllowed(rule.Spec.Match.Methods, r.Method) {
+					// Its url and method match: its match.headers did
+					// not (the only other way to miss it).
+					headersMiss = rule
+					continue
+				}
 				if len(rules) == maxListed {
 					more++
 					continue
@@ -46,7 +53,10 @@ func (s *Snapshot) noMatch(r *Request) error {
 			}
 		}
 	}
-	if len(rules) == 0 {
+	switch {
+	case len(rules) == 0 && headersMiss != nil:
+		return NewError(s.noMatchStatus, ReasonNoRule, fmt.Sprintf("requested url matches rule %q, but not its match.headers", headersMiss.ID), nil)
+	case len(rules) == 0:
 		return NewError(s.noMatchStatus, ReasonNoRule, "requested url does not match any rule", nil)
 	}
 	var b strings.Builder

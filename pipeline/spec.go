@@ -15,6 +15,14 @@ type RuleSpec struct {
 	Version     string     `json:"version,omitempty"`
 	Description string     `json:"description,omitempty"`
 	Match       *MatchSpec `json:"match"`
+	// Priority is a Portcullis extension: among the rules matching a
+	// request, the highest priority wins; equal priorities are still an
+	// ambiguous match. Default 0.
+	Priority int `json:"priority,omitempty"`
+	// Mode is a Portcullis extension: "enforce" (default) or "shadow". A
+	// shadow rule runs fully but never denies: the would-be decision is
+	// logged and counted, and the request goes upstream (Decision.Shadow).
+	Mode string `json:"mode,omitempty"`
 	// Authenticators are tried in order; the first responsible one wins.
 	Authenticators []HandlerSpec `json:"authenticators"`
 	// Authorizer is Oathkeeper's single authorizer.
@@ -44,7 +52,17 @@ type MatchSpec struct {
 	URL string `json:"url"`
 	// Methods are compared case-insensitively; an empty list never matches.
 	Methods []string `json:"methods"`
+	// Headers is a Portcullis extension: header name (case-insensitive)
+	// to the exact value or "<...>" pattern its first value must match,
+	// in the rule's matching strategy. Every listed header must match.
+	Headers map[string]string `json:"headers,omitempty"`
 }
+
+// Rule modes (RuleSpec.Mode).
+const (
+	ModeEnforce = "enforce"
+	ModeShadow  = "shadow"
+)
 
 // HandlerSpec names a handler and its per-rule config override.
 type HandlerSpec struct {
@@ -115,6 +133,10 @@ type Config struct {
 	// upstream that ignores case would serve it as the first rule's path.
 	// Set it when every upstream compares paths case-sensitively.
 	CaseSensitiveUpstreams bool
+	// ShadowRules lists rule ids run in shadow mode whatever their mode
+	// (see RuleSpec.Mode), to roll out a rule set without risk. Every id
+	// must name a rule.
+	ShadowRules []string
 }
 
 // Defaults of Config's path limits.

@@ -13,6 +13,12 @@ type Entry struct {
 	// Methods are compared case-insensitively, like Oathkeeper's
 	// strings.EqualFold. An empty list never matches.
 	Methods []string
+	// Headers are match.headers conditions, checked by Select on the
+	// URL and method hits only; nil means none.
+	Headers []HeaderCond
+	// Priority orders overlapping entries: Select keeps the hits with the
+	// highest one. Default 0.
+	Priority int
 }
 
 // Hit is one entry that matches a request.
@@ -64,7 +70,7 @@ func NewIndex(entries []Entry) *Index {
 		folded:  make(map[string][]schemeRoot),
 	}
 	for i, e := range entries {
-		ix.entries[i] = Entry{Pattern: e.Pattern, Methods: slices.Clone(e.Methods)}
+		ix.entries[i] = Entry{Pattern: e.Pattern, Methods: slices.Clone(e.Methods), Headers: slices.Clone(e.Headers), Priority: e.Priority}
 		p := e.Pattern
 		if p == nil || len(e.Methods) == 0 {
 			continue

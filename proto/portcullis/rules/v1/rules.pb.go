@@ -56,7 +56,13 @@ type Rule struct {
 	// Where the rule was written, for error messages: the file name as the
 	// control plane read it, the rule's line in it (0 when unknown) and its
 	// position in the file. Instances order the set by (source, index).
-	Origin        *Origin `protobuf:"bytes,11,opt,name=origin,proto3" json:"origin,omitempty"`
+	Origin *Origin `protobuf:"bytes,11,opt,name=origin,proto3" json:"origin,omitempty"`
+	// Portcullis extension: among the rules matching a request the highest
+	// priority wins; equal priorities are an ambiguous match. Default 0.
+	Priority int64 `protobuf:"varint,12,opt,name=priority,proto3" json:"priority,omitempty"`
+	// Portcullis extension: "enforce" (default, also when empty) or
+	// "shadow" (run fully, record the would-be decision, always allow).
+	Mode          string `protobuf:"bytes,13,opt,name=mode,proto3" json:"mode,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -168,13 +174,30 @@ func (x *Rule) GetOrigin() *Origin {
 	return nil
 }
 
+func (x *Rule) GetPriority() int64 {
+	if x != nil {
+		return x.Priority
+	}
+	return 0
+}
+
+func (x *Rule) GetMode() string {
+	if x != nil {
+		return x.Mode
+	}
+	return ""
+}
+
 // Match selects the requests a rule applies to.
 type Match struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// scheme://host/path pattern; <...> delimits regexp or glob parts.
 	Url string `protobuf:"bytes,1,opt,name=url,proto3" json:"url,omitempty"`
 	// HTTP methods, compared case-insensitively; none never matches.
-	Methods       []string `protobuf:"bytes,2,rep,name=methods,proto3" json:"methods,omitempty"`
+	Methods []string `protobuf:"bytes,2,rep,name=methods,proto3" json:"methods,omitempty"`
+	// Portcullis extension: header name (case-insensitive) to the exact
+	// value or <...> pattern its first value must match; all must match.
+	Headers       map[string]string `protobuf:"bytes,3,rep,name=headers,proto3" json:"headers,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -219,6 +242,13 @@ func (x *Match) GetUrl() string {
 func (x *Match) GetMethods() []string {
 	if x != nil {
 		return x.Methods
+	}
+	return nil
+}
+
+func (x *Match) GetHeaders() map[string]string {
+	if x != nil {
+		return x.Headers
 	}
 	return nil
 }
@@ -414,7 +444,7 @@ var File_portcullis_rules_v1_rules_proto protoreflect.FileDescriptor
 
 const file_portcullis_rules_v1_rules_proto_rawDesc = "" +
 	"\n" +
-	"\x1fportcullis/rules/v1/rules.proto\x12\x13portcullis.rules.v1\x1a\x1cgoogle/protobuf/struct.proto\"\xa8\x04\n" +
+	"\x1fportcullis/rules/v1/rules.proto\x12\x13portcullis.rules.v1\x1a\x1cgoogle/protobuf/struct.proto\"\xd8\x04\n" +
 	"\x04Rule\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\tR\aversion\x12 \n" +
@@ -429,10 +459,16 @@ const file_portcullis_rules_v1_rules_proto_rawDesc = "" +
 	"\x06errors\x18\t \x03(\v2\x1c.portcullis.rules.v1.HandlerR\x06errors\x129\n" +
 	"\bupstream\x18\n" +
 	" \x01(\v2\x1d.portcullis.rules.v1.UpstreamR\bupstream\x123\n" +
-	"\x06origin\x18\v \x01(\v2\x1b.portcullis.rules.v1.OriginR\x06origin\"3\n" +
+	"\x06origin\x18\v \x01(\v2\x1b.portcullis.rules.v1.OriginR\x06origin\x12\x1a\n" +
+	"\bpriority\x18\f \x01(\x03R\bpriority\x12\x12\n" +
+	"\x04mode\x18\r \x01(\tR\x04mode\"\xb2\x01\n" +
 	"\x05Match\x12\x10\n" +
 	"\x03url\x18\x01 \x01(\tR\x03url\x12\x18\n" +
-	"\amethods\x18\x02 \x03(\tR\amethods\"v\n" +
+	"\amethods\x18\x02 \x03(\tR\amethods\x12A\n" +
+	"\aheaders\x18\x03 \x03(\v2'.portcullis.rules.v1.Match.HeadersEntryR\aheaders\x1a:\n" +
+	"\fHeadersEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"v\n" +
 	"\aHandler\x12\x18\n" +
 	"\ahandler\x18\x01 \x01(\tR\ahandler\x12/\n" +
 	"\x06config\x18\x02 \x01(\v2\x17.google.protobuf.StructR\x06config\x12 \n" +
@@ -459,30 +495,32 @@ func file_portcullis_rules_v1_rules_proto_rawDescGZIP() []byte {
 	return file_portcullis_rules_v1_rules_proto_rawDescData
 }
 
-var file_portcullis_rules_v1_rules_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
+var file_portcullis_rules_v1_rules_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
 var file_portcullis_rules_v1_rules_proto_goTypes = []any{
 	(*Rule)(nil),            // 0: portcullis.rules.v1.Rule
 	(*Match)(nil),           // 1: portcullis.rules.v1.Match
 	(*Handler)(nil),         // 2: portcullis.rules.v1.Handler
 	(*Upstream)(nil),        // 3: portcullis.rules.v1.Upstream
 	(*Origin)(nil),          // 4: portcullis.rules.v1.Origin
-	(*structpb.Struct)(nil), // 5: google.protobuf.Struct
+	nil,                     // 5: portcullis.rules.v1.Match.HeadersEntry
+	(*structpb.Struct)(nil), // 6: google.protobuf.Struct
 }
 var file_portcullis_rules_v1_rules_proto_depIdxs = []int32{
-	1, // 0: portcullis.rules.v1.Rule.match:type_name -> portcullis.rules.v1.Match
-	2, // 1: portcullis.rules.v1.Rule.authenticators:type_name -> portcullis.rules.v1.Handler
-	2, // 2: portcullis.rules.v1.Rule.authorizer:type_name -> portcullis.rules.v1.Handler
-	2, // 3: portcullis.rules.v1.Rule.authorizers:type_name -> portcullis.rules.v1.Handler
-	2, // 4: portcullis.rules.v1.Rule.mutators:type_name -> portcullis.rules.v1.Handler
-	2, // 5: portcullis.rules.v1.Rule.errors:type_name -> portcullis.rules.v1.Handler
-	3, // 6: portcullis.rules.v1.Rule.upstream:type_name -> portcullis.rules.v1.Upstream
-	4, // 7: portcullis.rules.v1.Rule.origin:type_name -> portcullis.rules.v1.Origin
-	5, // 8: portcullis.rules.v1.Handler.config:type_name -> google.protobuf.Struct
-	9, // [9:9] is the sub-list for method output_type
-	9, // [9:9] is the sub-list for method input_type
-	9, // [9:9] is the sub-list for extension type_name
-	9, // [9:9] is the sub-list for extension extendee
-	0, // [0:9] is the sub-list for field type_name
+	1,  // 0: portcullis.rules.v1.Rule.match:type_name -> portcullis.rules.v1.Match
+	2,  // 1: portcullis.rules.v1.Rule.authenticators:type_name -> portcullis.rules.v1.Handler
+	2,  // 2: portcullis.rules.v1.Rule.authorizer:type_name -> portcullis.rules.v1.Handler
+	2,  // 3: portcullis.rules.v1.Rule.authorizers:type_name -> portcullis.rules.v1.Handler
+	2,  // 4: portcullis.rules.v1.Rule.mutators:type_name -> portcullis.rules.v1.Handler
+	2,  // 5: portcullis.rules.v1.Rule.errors:type_name -> portcullis.rules.v1.Handler
+	3,  // 6: portcullis.rules.v1.Rule.upstream:type_name -> portcullis.rules.v1.Upstream
+	4,  // 7: portcullis.rules.v1.Rule.origin:type_name -> portcullis.rules.v1.Origin
+	5,  // 8: portcullis.rules.v1.Match.headers:type_name -> portcullis.rules.v1.Match.HeadersEntry
+	6,  // 9: portcullis.rules.v1.Handler.config:type_name -> google.protobuf.Struct
+	10, // [10:10] is the sub-list for method output_type
+	10, // [10:10] is the sub-list for method input_type
+	10, // [10:10] is the sub-list for extension type_name
+	10, // [10:10] is the sub-list for extension extendee
+	0,  // [0:10] is the sub-list for field type_name
 }
 
 func init() { file_portcullis_rules_v1_rules_proto_init() }
@@ -496,7 +534,7 @@ func file_portcullis_rules_v1_rules_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_portcullis_rules_v1_rules_proto_rawDesc), len(file_portcullis_rules_v1_rules_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   5,
+			NumMessages:   6,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
