@@ -318,12 +318,8 @@ func TestCanceledCheckIsNotADeadline(t *testing.T) {
 	if err := <-errc; err == nil {
 		t.Fatal("a canceled call got an answer")
 	}
-	for range 10_000 { // the server logs its decision after the client saw the cancellation
-		if logs.FilterMessage("decision").Len() > 0 {
-			break
-		}
-		time.Sleep(time.Millisecond)
-	}
+	// The server logs its decision after the client saw the cancellation.
+	secEventually(t, "the decision log line", func() bool { return logs.FilterMessage("decision").Len() > 0 })
 	entries := logs.FilterMessage("decision").All()
 	if len(entries) != 1 || entries[0].ContextMap()["reason"] != pipeline.ReasonCanceled {
 		t.Fatalf("decision log %v, want one line with reason %s", entries, pipeline.ReasonCanceled)

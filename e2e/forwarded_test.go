@@ -40,7 +40,7 @@ func TestDecisionsForwardedTrustConfig(t *testing.T) {
 			}
 		})
 	}
-	p.waitLog(t, `not in serve.api.forwarded.trusted_proxies`, 5*time.Second)
+	p.waitLog(t, `not in serve.api.forwarded.trusted_proxies`)
 }
 
 func TestInvalidForwardedConfigExitNonZero(t *testing.T) {

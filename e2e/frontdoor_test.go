@@ -106,9 +106,10 @@ func startProxy(t *testing.T, cmd *exec.Cmd, logs func() string) {
 	})
 }
 
+// waitHTTP waits until url answers at all (see waitLog).
 func waitHTTP(t *testing.T, url string) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := testDeadline(t)
 	for {
 		resp, err := http.Get(url)
 		if err == nil {

@@ -150,7 +150,7 @@ func TestShutdownDrainsEveryListener(t *testing.T) {
 	}
 
 	p.signal(t, syscall.SIGTERM)
-	p.waitLog(t, `"msg":"draining"`, time.Minute)
+	p.waitLog(t, `"msg":"draining"`)
 	if code, body := p.ready(t); code != 503 || body.Errors["shutdown"] == "" {
 		t.Fatalf("/health/ready while draining: %d %+v", code, body)
 	}
@@ -246,7 +246,7 @@ func TestSIGHUPReloadsRulesAndLogLevel(t *testing.T) {
 	changed = strings.Replace(changed, "access_rules:\n", "access_rules:\n  no_match_status: 403\n", 1)
 	writeFile(t, filepath.Join(root, "conf", "config.yaml"), changed)
 	p.signal(t, syscall.SIGHUP)
-	p.waitLog(t, `"msg":"rules reloaded"`, time.Minute)
+	p.waitLog(t, `"msg":"rules reloaded"`)
 	if o := check(t, c, envoyRequest("GET", "/public/1", nil, false)); o.status != 403 {
 		t.Fatalf("after SIGHUP: %d, want the reloaded rule's 403", o.status)
 	}
@@ -260,7 +260,7 @@ func TestSIGHUPReloadsRulesAndLogLevel(t *testing.T) {
 		t.Errorf("no_match_status changed without a restart: %d", o.status)
 	}
 	p.grpcHealth(t, hc) // logged at debug level only
-	p.waitLog(t, `"level":"debug"`, time.Minute)
+	p.waitLog(t, `"level":"debug"`)
 }
 
 // flakyKeys serves an id_token signing key set, answering 503 until up.
@@ -366,7 +366,7 @@ func TestIDTokenKeysUnreachableAtStartup(t *testing.T) {
 	if o := check(t, c, envoyRequest("GET", "/public/1", nil, false)); o.status != 503 {
 		t.Fatalf("rule without keys: %d, want 503", o.status)
 	}
-	p.waitLog(t, `"reason":"id_token_keys_unavailable"`, time.Minute)
+	p.waitLog(t, `"reason":"id_token_keys_unavailable"`)
 	keys.waitHits(t, 2) // the start-up fetch and a background retry
 	if n := strings.Count(p.logs(), "id_token signing keys unavailable"); n != 1 {
 		t.Fatalf("outage logged %d times, want once:\n%s", n, p.logs())
@@ -393,7 +393,7 @@ func TestRequiredKeySetDecidesReadiness(t *testing.T) {
 	dir := setup(t, idTokenRules)
 	writeFile(t, filepath.Join(dir, "config.yaml"), idTokenConfig(url, "[key_sets]"))
 	p := launchPortcullis(t, dir, "serve", "--config", "config.yaml")
-	p.waitLog(t, `"msg":"listening","server":"api"`, time.Minute)
+	p.waitLog(t, `"msg":"listening","server":"api"`)
 	hc := healthpb.NewHealthClient(p.dial(t))
 
 	code, body := p.ready(t)

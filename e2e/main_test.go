@@ -101,7 +101,14 @@ func launchBinary(t *testing.T, bin, dir string, args ...string) *process {
 	p.cmd.Env = append(os.Environ(),
 		"PORTCULLIS_SERVE_GRPC_HOST=127.0.0.1", fmt.Sprintf("PORTCULLIS_SERVE_GRPC_PORT=%d", grpcPort),
 		"PORTCULLIS_SERVE_API_HOST=127.0.0.1", fmt.Sprintf("PORTCULLIS_SERVE_API_PORT=%d", apiPort),
-		fmt.Sprintf("PORTCULLIS_SERVE_METRICS_PORT=%d", metricsPort))
+		fmt.Sprintf("PORTCULLIS_SERVE_METRICS_PORT=%d", metricsPort),
+		// No test here is about the check budget, and a race-enabled
+		// binary on a busy machine can take longer than the default
+		// serve.check_timeout (180ms) to decide: a generous one keeps
+		// such checks from being denied with reason deadline. It
+		// overrides every config file; a test about the budget needs
+		// its own launcher.
+		"PORTCULLIS_SERVE_CHECK_TIMEOUT=30s")
 	w := writerFunc(func(b []byte) (int, error) { p.mu.Lock(); defer p.mu.Unlock(); return p.out.Write(b) })
 	p.cmd.Stdout, p.cmd.Stderr = w, w
 	if err := p.cmd.Start(); err != nil {
@@ -125,10 +132,10 @@ func launchBinary(t *testing.T, bin, dir string, args ...string) *process {
 	return p
 }
 
-// waitReady waits until /health/ready answers 200.
+// waitReady waits until /health/ready answers 200 (see waitLog).
 func (p *process) waitReady(t *testing.T) {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
+	deadline := testDeadline(t)
 	for {
 		resp, err := http.Get("http://" + p.apiAddr + "/health/ready")
 		if err == nil {
@@ -159,10 +166,12 @@ func (p *process) dial(t *testing.T) *grpc.ClientConn {
 	return conn
 }
 
-// waitLog waits until the process output contains s.
-func (p *process) waitLog(t *testing.T, s string, within time.Duration) {
+// waitLog waits until the process output contains s. It gives up only
+// near the test binary's deadline (testDeadline): how long the event takes
+// depends on the machine, never on the test.
+func (p *process) waitLog(t *testing.T, s string) {
 	t.Helper()
-	deadline := time.Now().Add(within)
+	deadline := testDeadline(t)
 	for !strings.Contains(p.logs(), s) {
 		if time.Now().After(deadline) {
 			t.Fatalf("no %q in output:\n%s", s, p.logs())

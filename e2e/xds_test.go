@@ -180,7 +180,7 @@ func TestControlPlaneFeedsInstances(t *testing.T) {
 		t.Fatalf("instances on %q and %q", version, b.rules(t).Version)
 	}
 	// The version is in the decision log and a metric.
-	a.waitLog(t, `"rules_version":"`+version+`"`, 10*time.Second)
+	a.waitLog(t, `"rules_version":"`+version+`"`)
 	if got := metric(t, a.metricsAddr, `portcullis_rules_version_info{version="`+version+`"}`); got != "1" {
 		t.Errorf("portcullis_rules_version_info for %s: %q", version, got)
 	}

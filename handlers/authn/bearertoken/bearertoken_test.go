@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -46,11 +47,17 @@ func tokenStore(t *testing.T) (*httptest.Server, *atomic.Int32, *http.Request) {
 	return srv, &calls, last
 }
 
+// build decodes raw strictly and builds the authenticator. A config
+// without a timeout gets a minute rather than the default 150ms: no
+// outcome here may depend on how busy the machine is.
 func build(t *testing.T, raw map[string]any) (pipeline.Authenticator, error) {
 	t.Helper()
 	var c Config
 	if err := pipeline.MapDecoder(raw).Decode(&c); err != nil {
 		return nil, err
+	}
+	if c.Timeout == 0 {
+		c.Timeout = pipeline.Duration(time.Minute)
 	}
 	if err := c.Validate(); err != nil {
 		return nil, err

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
 
 	"github.com/portcullis-authz/portcullis/handlers/internal/outbound"
 	"github.com/portcullis-authz/portcullis/pipeline"
@@ -34,7 +35,8 @@ func TestSessionStoreReceivesTheCredentialUnchanged(t *testing.T) {
 				w.Write([]byte(`{"sub":"alice"}`))
 			}))
 			defer store.Close()
-			a, err := New(Config{CheckSessionURL: store.URL + "/sessions/whoami", Prefix: tt.prefix}, outbound.New(outbound.Options{}), nil)
+			a, err := New(Config{CheckSessionURL: store.URL + "/sessions/whoami", Prefix: tt.prefix, Timeout: pipeline.Duration(time.Minute)},
+				outbound.New(outbound.Options{}), nil)
 			if err != nil {
 				t.Fatal(err)
 			}

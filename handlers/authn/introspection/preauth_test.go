@@ -119,7 +119,7 @@ func TestPreAuthorization(t *testing.T) {
 	t.Run("token endpoint down is a 503", func(t *testing.T) {
 		gone := httptest.NewServer(http.NotFoundHandler())
 		gone.Close()
-		down, err := d.build(t, map[string]any{"introspection_url": p.URL, "retry": map[string]any{"give_up_after": "300ms"},
+		down, err := d.build(t, map[string]any{"introspection_url": p.URL, "retry": map[string]any{"give_up_after": "1m"},
 			"pre_authorization": map[string]any{"enabled": true, "client_id": "c1", "client_secret": "s1", "token_url": gone.URL}})
 		if err != nil {
 			t.Fatal(err)

@@ -2,6 +2,7 @@ package introspection
 
 import (
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -80,9 +81,20 @@ func newDeps() *deps {
 }
 
 // build decodes raw strictly, as the registry does, and builds an
-// authenticator whose clock is d.now.
+// authenticator whose clock is d.now. A config that bounds the call
+// neither with timeout nor with retry.give_up_after gets a timeout of a
+// minute rather than the default 150ms: only a test about the deadline
+// sets one, and no other outcome may depend on how busy the machine is.
 func (d *deps) build(t testing.TB, raw map[string]any) (*Authenticator, error) {
 	t.Helper()
+	retry, _ := raw["retry"].(map[string]any)
+	if _, ok := raw["timeout"]; !ok && retry["give_up_after"] == nil {
+		raw = maps.Clone(raw)
+		if raw == nil {
+			raw = map[string]any{}
+		}
+		raw["timeout"] = "1m"
+	}
 	var c Config
 	if err := pipeline.MapDecoder(raw).Decode(&c); err != nil {
 		return nil, err

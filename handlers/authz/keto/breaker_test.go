@@ -44,8 +44,11 @@ func newScriptedKeto(t *testing.T, body string, codes ...int) *scriptedKeto {
 	return k
 }
 
+// ketoConfig is a rule's config for the Keto at url. Its timeout is a
+// minute rather than the default 150ms: no outcome here may depend on
+// how busy the machine is.
 func ketoConfig(url string) Config {
-	return Config{BaseURL: url, RequiredAction: "read", RequiredResource: "orders"}
+	return Config{BaseURL: url, RequiredAction: "read", RequiredResource: "orders", Timeout: pipeline.Duration(time.Minute)}
 }
 
 func authorize(t *testing.T, c Config, client *outbound.Client) error {

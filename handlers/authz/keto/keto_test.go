@@ -43,9 +43,15 @@ func newFakeKeto(t *testing.T, code int, answer string) *fakeKeto {
 	return f
 }
 
+// newAuthorizer builds c. A config without a timeout gets a minute rather
+// than the default 150ms: only a test about the timeout sets one, and no
+// other outcome may depend on how busy the machine is.
 func newAuthorizer(t *testing.T, c Config) *Authorizer {
 	t.Helper()
-	a, err := New(c, outbound.New(outbound.Options{Timeout: 5 * time.Second}))
+	if c.Timeout == 0 {
+		c.Timeout = pipeline.Duration(time.Minute)
+	}
+	a, err := New(c, outbound.New(outbound.Options{Timeout: time.Minute}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,22 +140,24 @@ func TestAuthorizeMapsKetoAnswers(t *testing.T) {
 	}
 }
 
+// TestUnavailableKetoFailsClosed: a Keto that never answers is ended by
+// the rule's timeout, the only deadline there is, and denied as
+// unavailable.
 func TestUnavailableKetoFailsClosed(t *testing.T) {
 	release := make(chan struct{})
-	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	hanging := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.Copy(io.Discard, r.Body) // lets the server notice the client hanging up
 		select {
 		case <-r.Context().Done():
 		case <-release:
 		}
 	}))
-	defer slow.Close()
+	defer hanging.Close()
 	defer close(release)
-	start := time.Now()
-	err := newAuthorizer(t, Config{BaseURL: slow.URL, RequiredAction: "a", RequiredResource: "r", Timeout: pipeline.Duration(80 * time.Millisecond)}).
+	err := newAuthorizer(t, Config{BaseURL: hanging.URL, RequiredAction: "a", RequiredResource: "r", Timeout: pipeline.Duration(80 * time.Millisecond)}).
 		Authorize(context.Background(), request(), session())
-	if pipeline.StatusOf(err) != 503 || pipeline.ReasonOf(err, "") != "keto_unavailable" || time.Since(start) > 2*time.Second {
-		t.Errorf("err = %v after %v", err, time.Since(start))
+	if pipeline.StatusOf(err) != 503 || pipeline.ReasonOf(err, "") != "keto_unavailable" {
+		t.Errorf("err = %v, want 503 keto_unavailable", err)
 	}
 }
 

@@ -18,7 +18,7 @@ func TestCircuitOpensOnFailuresNotOnDenials(t *testing.T) {
 	now := time.Now() // the circuits' clock never moves: an open circuit stays open
 	client := outbound.New(outbound.Options{Breakers: breaker.NewRegistry(breaker.Options{Now: func() time.Time { return now }})})
 	authorize := func(url string) error {
-		a, err := New(Config{Remote: url}, client)
+		a, err := New(Config{Remote: url, Timeout: pipeline.Duration(time.Minute)}, client)
 		if err != nil {
 			t.Fatal(err)
 		}

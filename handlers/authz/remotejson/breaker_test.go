@@ -19,7 +19,7 @@ func TestCircuitOpensOnFailuresNotOnDecisions(t *testing.T) {
 	now := time.Now() // the circuits' clock never moves: an open circuit stays open
 	client := outbound.New(outbound.Options{Breakers: breaker.NewRegistry(breaker.Options{Now: func() time.Time { return now }})})
 	authorize := func(url, decisionPath string) error {
-		a, err := New(Config{Remote: url, Payload: `{"sub":"alice"}`, DecisionPath: decisionPath,
+		a, err := New(Config{Remote: url, Payload: `{"sub":"alice"}`, DecisionPath: decisionPath, Timeout: pipeline.Duration(time.Minute),
 			CircuitBreaker: remotecall.BreakerConfig{ConsecutiveFailures: 1}}, client)
 		if err != nil {
 			t.Fatal(err)

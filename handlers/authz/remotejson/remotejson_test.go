@@ -60,9 +60,15 @@ func answer(code int, body string) func(http.ResponseWriter, *http.Request, int3
 	}
 }
 
+// newAuthorizer builds c. A config without a timeout gets a minute rather
+// than the default 150ms: only a test about the timeout sets one, and no
+// other outcome may depend on how busy the machine is.
 func newAuthorizer(t testing.TB, c Config) pipeline.Authorizer {
 	t.Helper()
-	a, err := New(c, outbound.New(outbound.Options{Timeout: 5 * time.Second, MaxBodyBytes: 1 << 20}))
+	if c.Timeout == 0 {
+		c.Timeout = pipeline.Duration(time.Minute)
+	}
+	a, err := New(c, outbound.New(outbound.Options{Timeout: time.Minute, MaxBodyBytes: 1 << 20}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -182,12 +188,13 @@ func TestForwardHeadersAndTimeout(t *testing.T) {
 		t.Errorf("upstream headers = %v, removed %v", s.Header, s.RemoveHeaders)
 	}
 
-	slow := newFakeRemote(t, func(w http.ResponseWriter, r *http.Request, _ int32) { <-r.Context().Done() })
-	start := time.Now()
-	err := newAuthorizer(t, Config{Remote: slow.URL, Payload: "{}", Timeout: pipeline.Duration(80 * time.Millisecond)}).
+	// A remote that never answers is ended by the rule's timeout, the
+	// only deadline there is.
+	hanging := newFakeRemote(t, func(w http.ResponseWriter, r *http.Request, _ int32) { <-r.Context().Done() })
+	err := newAuthorizer(t, Config{Remote: hanging.URL, Payload: "{}", Timeout: pipeline.Duration(80 * time.Millisecond)}).
 		Authorize(context.Background(), testRequest(), testSession())
-	if pipeline.StatusOf(err) != 503 || pipeline.ReasonOf(err, "") != "remote_json_unavailable" || time.Since(start) > 2*time.Second {
-		t.Errorf("slow remote: err = %v after %v", err, time.Since(start))
+	if pipeline.StatusOf(err) != 503 || pipeline.ReasonOf(err, "") != "remote_json_unavailable" {
+		t.Errorf("hanging remote: err = %v, want 503 remote_json_unavailable", err)
 	}
 }
 
@@ -198,7 +205,7 @@ func TestRetryRecoversFromTransient5xx(t *testing.T) {
 		}
 	})
 	a := newAuthorizer(t, Config{Remote: f.URL, Payload: `{"a":1}`,
-		Retry: &Retry{GiveUpAfter: pipeline.Duration(time.Second), MaxDelay: pipeline.Duration(5 * time.Millisecond)}})
+		Retry: &Retry{GiveUpAfter: pipeline.Duration(time.Minute), MaxDelay: pipeline.Duration(5 * time.Millisecond)}})
 	if err := a.Authorize(context.Background(), testRequest(), testSession()); err != nil {
 		t.Fatal(err)
 	}

@@ -10,9 +10,30 @@ import (
 	"github.com/portcullis-authz/portcullis/handlers/internal/remotecall"
 )
 
+// patient retries for a minute: no grant here may fail for lack of time.
+var patient = remotecall.Retry{MaxDelay: time.Millisecond, Budget: time.Minute, AttemptTimeout: time.Minute}
+
+// waitingContext reports on waiting when Token starts to wait on it for
+// an answer (its first call of Done), after the cache and the grants in
+// flight were consulted.
+type waitingContext struct {
+	context.Context
+	waiting chan<- struct{}
+	once    *sync.Once
+}
+
+func newWaitingContext(ctx context.Context, waiting chan<- struct{}) waitingContext {
+	return waitingContext{Context: ctx, waiting: waiting, once: new(sync.Once)}
+}
+
+func (c waitingContext) Done() <-chan struct{} {
+	c.once.Do(func() { c.waiting <- struct{}{} })
+	return c.Context.Done()
+}
+
 func TestTokensAreCachedPerClientAndSecret(t *testing.T) {
 	e := newEndpoint(t, 200, `{"access_token":"at","expires_in":3600}`)
-	s, err := New(Options{TokenURL: e.URL, Cache: true}, outbound.New(outbound.Options{}), NewCache(remotecall.CacheOptions{}))
+	s, err := New(Options{TokenURL: e.URL, Cache: true, Retry: patient}, outbound.New(outbound.Options{}), NewCache(remotecall.CacheOptions{}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,29 +84,26 @@ func TestCacheUntil(t *testing.T) {
 func TestConcurrentMissesShareOneGrant(t *testing.T) {
 	e := newEndpoint(t, 200, `{"access_token":"at","expires_in":3600}`)
 	e.gate = make(chan struct{})
-	s, err := New(Options{TokenURL: e.URL, Cache: true}, outbound.New(outbound.Options{}), NewCache(remotecall.CacheOptions{}))
+	s, err := New(Options{TokenURL: e.URL, Cache: true, Retry: patient}, outbound.New(outbound.Options{}), NewCache(remotecall.CacheOptions{}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var wg, started sync.WaitGroup
+	var wg sync.WaitGroup
 	errs := make(chan error, 8)
+	waiting := make(chan struct{}, 8)
 	for i := 0; i < 8; i++ {
 		wg.Add(1)
-		started.Add(1)
 		go func() {
 			defer wg.Done()
-			started.Done()
-			_, err := s.Token(context.Background(), nil, "id", "secret")
+			_, err := s.Token(newWaitingContext(context.Background(), waiting), nil, "id", "secret")
 			errs <- err
 		}()
 	}
-	// Wait until the one grant is in flight and every caller joined it.
-	started.Wait()
-	deadline := time.Now().Add(2 * time.Second)
-	for e.calls.Load() == 0 && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond)
+	// The grant is held at the gate until every caller waits for an
+	// answer, after missing the cache and joining the grant in flight.
+	for range 8 {
+		<-waiting
 	}
-	time.Sleep(20 * time.Millisecond)
 	close(e.gate)
 	wg.Wait()
 	close(errs)
@@ -102,20 +120,27 @@ func TestConcurrentMissesShareOneGrant(t *testing.T) {
 func TestCallerGivingUpDoesNotCancelTheSharedGrant(t *testing.T) {
 	e := newEndpoint(t, 200, `{"access_token":"at","expires_in":3600}`)
 	e.gate = make(chan struct{})
-	s, err := New(Options{TokenURL: e.URL, Cache: true}, outbound.New(outbound.Options{}), NewCache(remotecall.CacheOptions{}))
+	s, err := New(Options{TokenURL: e.URL, Cache: true, Retry: patient}, outbound.New(outbound.Options{}), NewCache(remotecall.CacheOptions{}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
-	defer cancel()
-	if _, err := s.Token(ctx, nil, "id", "secret"); err == nil {
+	ctx, cancel := context.WithCancel(context.Background())
+	waiting := make(chan struct{}, 1)
+	go func() {
+		<-waiting
+		cancel() // the caller gives up while the grant is held at the gate
+	}()
+	if _, err := s.Token(newWaitingContext(ctx, waiting), nil, "id", "secret"); err == nil {
 		t.Fatal("impatient caller got a token")
 	}
-	close(e.gate)
-	deadline := time.Now().Add(2 * time.Second)
-	for s.cache.Len() == 0 && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond)
+	s.mu.Lock()
+	g := s.flight[s.key("id", "secret")]
+	s.mu.Unlock()
+	if g == nil {
+		t.Fatal("the grant ended with its caller")
 	}
+	close(e.gate)
+	<-g.done // the abandoned grant completes and fills the cache
 	if _, err := s.Token(context.Background(), nil, "id", "secret"); err != nil || e.calls.Load() != 1 {
 		t.Fatalf("err %v, grants %d: the abandoned grant should have filled the cache", err, e.calls.Load())
 	}

@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/portcullis-authz/portcullis/handlers/internal/outbound"
-	"github.com/portcullis-authz/portcullis/handlers/internal/remotecall"
 )
 
 // endpoint is a loopback token endpoint.
@@ -60,7 +59,7 @@ func newEndpoint(t *testing.T, status int, answer string) *endpoint {
 
 func TestGrantSendsClientCredentialsInTheHeader(t *testing.T) {
 	e := newEndpoint(t, 200, `{"access_token":"at","token_type":"bearer","expires_in":3600}`)
-	s, err := New(Options{TokenURL: e.URL + "/token", Scopes: []string{"a", "b"}, Audience: "api"}, outbound.New(outbound.Options{}), nil)
+	s, err := New(Options{TokenURL: e.URL + "/token", Scopes: []string{"a", "b"}, Audience: "api", Retry: patient}, outbound.New(outbound.Options{}), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,7 +129,7 @@ func TestGrantErrors(t *testing.T) {
 	for _, status := range []int{400, 401, 404, 429, 500, 503} {
 		t.Run(http.StatusText(status), func(t *testing.T) {
 			e := newEndpoint(t, status, `{"error":"x"}`)
-			s, err := New(Options{TokenURL: e.URL, Retry: remotecall.Retry{MaxDelay: time.Millisecond, Budget: time.Second, AttemptTimeout: time.Second}},
+			s, err := New(Options{TokenURL: e.URL, Retry: patient},
 				outbound.New(outbound.Options{}), nil)
 			if err != nil {
 				t.Fatal(err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -88,14 +89,32 @@ func fixture() (*pipeline.Request, *pipeline.Session) {
 	return r, s
 }
 
+// build decodes cfg and builds the mutator with client (nil: a default
+// one). A config without api.retry.give_up_after gets a minute rather
+// than the default 150ms: only a test about the deadline sets one, and no
+// other outcome may depend on how busy the machine is.
 func build(t *testing.T, cfg map[string]any, client *outbound.Client, cache *Cache) *Mutator {
 	t.Helper()
+	if api, ok := cfg["api"].(map[string]any); ok {
+		retry, _ := api["retry"].(map[string]any)
+		if retry["give_up_after"] == nil {
+			retry = maps.Clone(retry)
+			if retry == nil {
+				retry = map[string]any{}
+			}
+			retry["give_up_after"] = "1m"
+			api = maps.Clone(api)
+			api["retry"] = retry
+			cfg = maps.Clone(cfg)
+			cfg["api"] = api
+		}
+	}
 	c, err := decode(t, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if client == nil {
-		client = outbound.New(outbound.Options{Timeout: 2 * time.Second})
+		client = outbound.New(outbound.Options{Timeout: time.Minute})
 	}
 	m, err := New(c, client, cache)
 	if err != nil {
