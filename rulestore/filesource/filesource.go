@@ -207,6 +207,7 @@ func (s *Source) read(path string) ([]doc, error) {
 		}
 		return []doc{{name: path, data: b}}, nil
 	}
+	swapLink := ""
 	if s.fsys == nil {
 		// Kubernetes' atomic writer: ..data is a symlink to the folder of
 		// the current version, and the visible names link through it.
@@ -215,6 +216,7 @@ func (s *Source) read(path string) ([]doc, error) {
 			if real, err = filepath.EvalSymlinks(link); err != nil {
 				return nil, fmt.Errorf("%s: %w", filepath.Join(path, dataLink), err)
 			}
+			swapLink = link
 		}
 	}
 	entries, err := s.readDir(real)
@@ -243,6 +245,15 @@ func (s *Source) read(path string) ([]doc, error) {
 			return nil, fmt.Errorf("%s: %w", filepath.Join(path, name), err)
 		}
 		docs = append(docs, doc{name: filepath.Join(path, name), data: b})
+	}
+	if swapLink != "" {
+		// The old folder's removal can make a listing come back short
+		// without any error; a folder that is no longer the one ..data
+		// names, or is gone, means this read may be torn: start over.
+		now, err := filepath.EvalSymlinks(swapLink)
+		if _, serr := os.Stat(real); err != nil || serr != nil || now != real {
+			return nil, fmt.Errorf("%s: swapped while read: %w", path, fs.ErrNotExist)
+		}
 	}
 	sort.Slice(docs, func(i, j int) bool { return docs[i].name < docs[j].name })
 	return docs, nil
