@@ -145,6 +145,13 @@ func TestShadowModeOverGRPC(t *testing.T) {
 			if xUser != tt.wantXUser {
 				t.Fatalf("upstream x-user %q, want %q", xUser, tt.wantXUser)
 			}
+			// A would-deny removes the header the rule's mutator would
+			// have set (only beta has a header mutator), so the client's
+			// forged copy does not reach the upstream either.
+			removed := slices.Contains(resp.GetOkResponse().GetHeadersToRemove(), "x-user")
+			if want := tt.path == "/beta/x"; removed != want {
+				t.Fatalf("x-user removed upstream: %v, want %v", removed, want)
+			}
 			lines := logs.FilterMessage("decision").All()[before:]
 			if len(lines) != 1 {
 				t.Fatalf("%d decision lines", len(lines))

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -24,6 +25,9 @@ type Rule struct {
 	index int
 	// shadow: the rule never denies (RuleSpec.Mode, Config.ShadowRules).
 	shadow bool
+	// setsHeaders lists the request headers the rule's mutators set
+	// upstream (HeaderSetter), removed when a shadow rule would deny.
+	setsHeaders []string
 
 	pattern        *match.Pattern
 	headers        []match.HeaderCond
@@ -306,6 +310,13 @@ func (c *compiler) rule(spec *RuleSpec) *Rule {
 	for i, hs := range spec.Mutators {
 		if h, ok := c.build(where, KindMutator, "mutators", i, hs); ok {
 			r.mutators = append(r.mutators, step[Mutator]{hs.Handler, h.(Mutator)})
+			if hs, ok := h.(HeaderSetter); ok {
+				for _, name := range hs.UpstreamHeaders() {
+					if name = lowerASCII(name); !slices.Contains(r.setsHeaders, name) {
+						r.setsHeaders = append(r.setsHeaders, name)
+					}
+				}
+			}
 		}
 	}
 	for i, hs := range spec.Errors {

@@ -51,18 +51,21 @@ func (s *Snapshot) Execute(ctx context.Context, r *Request) (d Decision) {
 	var buf [2]match.Hit
 	var hits []match.Hit
 	var err error
-	if id := r.Context[ContextRuleID]; id != "" {
-		hits, err = s.byContext(id, r, buf[:0])
+	routed := r.Context[ContextRuleID]
+	if routed != "" {
+		hits, err = s.byContext(routed, r, buf[:0])
 	} else {
 		hits, err = s.index.Lookup(r.Method, r.Scheme, r.Host, r.Path, buf[:0])
 		if err == nil {
 			hits, err = s.selectHits(r, hits)
 		}
 	}
-	if err == nil && len(hits) <= 1 && r.Context[ContextRuleID] == "" && trailingSlashStripped(r) {
+	// The guards look for a broader rule the index could have picked;
+	// a route that names its rule has none.
+	if err == nil && len(hits) <= 1 && routed == "" && trailingSlashStripped(r) {
 		hits, err = s.slashGuard(r, hits)
 	}
-	if err == nil && len(hits) == 1 && r.Context[ContextRuleID] == "" && !s.caseSensitiveUpstreams {
+	if err == nil && len(hits) == 1 && routed == "" && !s.caseSensitiveUpstreams {
 		var other *Rule
 		if other, err = s.caseGuard(r, hits[0].Index); other != nil {
 			return s.deny(ctx, nil, r, "", NewError(http.StatusBadRequest, ReasonPathCase,

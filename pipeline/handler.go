@@ -42,6 +42,14 @@ type Warner interface {
 	Warnings() []string
 }
 
+// HeaderSetter is implemented by mutators that know at load time which
+// request headers they set upstream. When a shadow rule would have denied,
+// those headers are removed instead of set, so a client's own copy (an
+// X-User the upstream trusts) never passes for the mutator's.
+type HeaderSetter interface {
+	UpstreamHeaders() []string
+}
+
 // AuthenticatorFunc adapts a function to Authenticator.
 type AuthenticatorFunc func(ctx context.Context, r *Request, s *Session) error
 

@@ -29,9 +29,10 @@ func (s *Snapshot) selectHits(r *Request, hits []match.Hit) ([]match.Hit, error)
 
 // shadowAllowed turns the denial a shadow rule would have given into an
 // allow that records it. The failed chain's session is dropped: the
-// request goes upstream without any mutation (no headers set or removed,
-// no subject), because a partly mutated request is worse than an
-// untouched one. Only a rule that was selected is ever shadowed: a
+// request goes upstream without any mutation it made (no headers set, no
+// subject), because a partly mutated request is worse than an untouched
+// one; the headers the rule's mutators would have set are removed, so the
+// client's own copies cannot stand in for them. Only a rule that was selected is ever shadowed: a
 // malformed request, no match or an ambiguous match is denied as usual.
 func shadowAllowed(rule *Rule, r *Request, denied Decision) Decision {
 	return Decision{
@@ -42,7 +43,7 @@ func shadowAllowed(rule *Rule, r *Request, denied Decision) Decision {
 			URL:                 r.URL(),
 			Method:              r.Method,
 			Header:              r.Header,
-		}},
+		}, RemoveHeaders: rule.setsHeaders},
 		Reason:      ReasonAllowed,
 		Handler:     denied.Handler,
 		Err:         denied.Err,

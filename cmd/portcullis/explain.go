@@ -133,20 +133,30 @@ func compileRuleEnv(cfg *config.Config, rulesFS fs.FS, rulePaths []string) (*rul
 	} else {
 		rulesFS = nil
 	}
-	deps := builtin.NewDeps(nil)
-	reg := pipeline.NewRegistry()
-	builtin.Register(reg, deps)
-	if err := cfg.CheckHandlers(reg); err != nil {
-		deps.Close()
-		return nil, err
-	}
 	src, err := filesource.New(repos, rulesFS, nil)
 	if err != nil {
-		deps.Close()
 		return nil, err
 	}
 	specs, version, err := src.Load()
 	if err != nil {
+		return nil, err
+	}
+	env, err := newRuleEnv(cfg, specs)
+	if err != nil {
+		return nil, err
+	}
+	env.snap.Version = version
+	return env, nil
+}
+
+// newRuleEnv compiles specs with the built-in handlers under cfg, for the
+// offline commands (explain, rules test): the handlers the config names
+// must exist, and the rule set must compile whole.
+func newRuleEnv(cfg *config.Config, specs []pipeline.RuleSpec) (*ruleEnv, error) {
+	deps := builtin.NewDeps(nil)
+	reg := pipeline.NewRegistry()
+	builtin.Register(reg, deps)
+	if err := cfg.CheckHandlers(reg); err != nil {
 		deps.Close()
 		return nil, err
 	}
@@ -155,7 +165,6 @@ func compileRuleEnv(cfg *config.Config, rulesFS fs.FS, rulePaths []string) (*rul
 		deps.Close()
 		return nil, err
 	}
-	snap.Version = version
 	return &ruleEnv{cfg: cfg, snap: snap, close: func() { snap.Close(); deps.Close() }}, nil
 }
 

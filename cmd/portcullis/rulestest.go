@@ -27,7 +27,6 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/portcullis-authz/portcullis/cmd/portcullis/config"
-	"github.com/portcullis-authz/portcullis/handlers/builtin"
 	"github.com/portcullis-authz/portcullis/pipeline"
 	"github.com/portcullis-authz/portcullis/rulestore"
 )
@@ -491,17 +490,5 @@ func (fx *fixtures) ruleEnv(dir string, tf ruleTestFile) (*ruleEnv, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	deps := builtin.NewDeps(nil)
-	reg := pipeline.NewRegistry()
-	builtin.Register(reg, deps)
-	if err := cfg.CheckHandlers(reg); err != nil {
-		deps.Close()
-		return nil, err
-	}
-	snap, err := pipeline.Compile(specs, cfg.Pipeline(), reg)
-	if err != nil {
-		deps.Close()
-		return nil, err
-	}
-	return &ruleEnv{cfg: cfg, snap: snap, close: func() { snap.Close(); deps.Close() }}, nil
+	return newRuleEnv(cfg, specs)
 }

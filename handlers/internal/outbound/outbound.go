@@ -197,12 +197,20 @@ func (c *Client) do(ctx context.Context, req *http.Request, in *pipeline.Request
 		return nil, scrub(req, err)
 	}
 	defer resp.Body.Close()
+	// An answer that announces more than the limit is refused before a
+	// byte of it is read: a huge body must not cost the check its budget.
+	tooLarge := func() error {
+		return fmt.Errorf("%s %s: %w (limit %d bytes)", req.Method, redacted(req.URL), ErrBodyTooLarge, c.maxBody)
+	}
+	if resp.ContentLength > c.maxBody {
+		return nil, tooLarge()
+	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, c.maxBody+1))
 	if err != nil {
 		return nil, scrub(req, err)
 	}
 	if int64(len(body)) > c.maxBody {
-		return nil, fmt.Errorf("%s %s: %w (limit %d bytes)", req.Method, redacted(req.URL), ErrBodyTooLarge, c.maxBody)
+		return nil, tooLarge()
 	}
 	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
 		return nil, fmt.Errorf("%s %s: status %d: %w", req.Method, redacted(req.URL), resp.StatusCode, ErrRedirect)

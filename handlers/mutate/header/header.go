@@ -126,6 +126,15 @@ func New(c Config) (pipeline.Mutator, error) {
 	return m, nil
 }
 
+// UpstreamHeaders names the headers Mutate sets (pipeline.HeaderSetter).
+func (m *Mutator) UpstreamHeaders() []string {
+	names := make([]string, len(m.headers))
+	for i, h := range m.headers {
+		names[i] = h.name
+	}
+	return names
+}
+
 // Warnings reports a Host entry, which the mutator drops (pipeline.Warner).
 func (m *Mutator) Warnings() []string { return m.warnings }
 

@@ -3,18 +3,18 @@ package idtoken
 import (
 	"sort"
 	"time"
+
+	"github.com/portcullis-authz/portcullis/handlers/internal/jwks"
 )
 
-// Key set states reported by Signers.States.
+// Key set states reported by Signers.States: the jwt key sets' words, so
+// readiness reports both kinds alike. Stale: the last good keys still
+// sign, but refreshes fail (for less than Options.MaxStale); missing:
+// nothing signs, the set never loaded or has failed for longer.
 const (
-	// StatePresent: the keys are loaded and the last refresh succeeded.
-	StatePresent = "present"
-	// StateStale: the last good keys still sign, but refreshes fail
-	// (for less than Options.MaxStale).
-	StateStale = "stale"
-	// StateMissing: nothing signs: the set never loaded, or its refreshes
-	// have failed for longer than Options.MaxStale.
-	StateMissing = "missing"
+	StatePresent = jwks.StatePresent
+	StateStale   = jwks.StateStale
+	StateMissing = jwks.StateMissing
 )
 
 // KeySetState is a read-only snapshot of one signing key set a live
