@@ -58,7 +58,7 @@ func BenchmarkLinearScan(b *testing.B) {
 			_, entries, host, path := benchRules(b, "prefixes", Regexp, n)
 			b.ReportAllocs()
 			for b.Loop() {
-				if hits := linearScan(entries, "GET", "https", host, path); len(hits) != 1 {
+				if hits, _ := linearScan(entries, "GET", "https", host, path); len(hits) != 1 {
 					b.Fatalf("hits = %v", hits)
 				}
 			}

@@ -180,6 +180,23 @@ var fixedEntries = []struct {
 	{match.Regexp, "<https|http>://<[^/]+>/admin/<.*>"},
 	{match.Glob, "https://api.test/<**>"},
 	{match.Glob, "<*>://<*>/users/<*>"},
+	{match.Regexp, "<http|https>://api.test/public/<.*>"},
+	{match.Regexp, "<https?>://<api|www>.test/users/<[0-9]+>"},
+	{match.Regexp, "<[a-z]+>://api.test/<[^/]+>/x"},
+	{match.Glob, "<{http,https}>://api.test/<**>"},
+}
+
+// authoritySeeds are patterns whose scheme or host is a "<...>" part, with
+// a request each, for FuzzPattern: the Index buckets some of them by host.
+var authoritySeeds = [][4]string{
+	{"<http|https>://demo/svc-00001/<.*>", "https", "demo", "/svc-00001/x"},
+	{"<ht:tp|https>://demo/<.*>", "ht:tp", "demo", "/x"},
+	{"<a/b|https>://demo/<.*>", "a/b", "demo", "/x"},
+	{"<.*>://demo/<.*>", "https", "demo", "/a://demo/x"},
+	{"<[^:]+>://demo:8080/x", "HTTPS", "demo:8080", "/x"},
+	{"<HTTP|https>://Demo/<[0-9]+>", "HTTP", "demo", "/42"},
+	{"<{http,https}>://demo/<**>", "http", "demo", "/a/b"},
+	{"<http|https>://<a|a.demo/a>.demo/<.*>", "https", "a.demo", "/a.demo/x"},
 }
 
 // FuzzPattern compiles a fuzzed match.url under both strategies and
@@ -190,6 +207,9 @@ var fixedEntries = []struct {
 // gives.
 func FuzzPattern(f *testing.F) {
 	seedPatterns(f)
+	for _, s := range authoritySeeds {
+		f.Add(s[0], s[1], s[2], s[3])
+	}
 	fixed := make([]*match.Pattern, len(fixedEntries))
 	for i, e := range fixedEntries {
 		p, err := match.Compile(e.strategy, e.pattern)

@@ -83,7 +83,7 @@ func matchHeaders(conds []HeaderCond, header func(name string) (string, bool)) (
 func (ix *Index) Select(hits []Hit, header func(name string) (string, bool)) ([]Hit, error) {
 	out := hits[:0]
 	for _, h := range hits {
-		ok, err := matchHeaders(ix.entries[h.Index].Headers, header)
+		ok, err := matchHeaders(ix.entries[h.Index].headers, header)
 		if err != nil {
 			return hits[:0], err
 		}
@@ -94,13 +94,13 @@ func (ix *Index) Select(hits []Hit, header func(name string) (string, bool)) ([]
 	if len(out) < 2 {
 		return out, nil
 	}
-	best := ix.entries[out[0].Index].Priority
+	best := ix.entries[out[0].Index].priority
 	for _, h := range out[1:] {
-		best = max(best, ix.entries[h.Index].Priority)
+		best = max(best, ix.entries[h.Index].priority)
 	}
 	top := out[:0]
 	for _, h := range out {
-		if ix.entries[h.Index].Priority == best {
+		if ix.entries[h.Index].priority == best {
 			top = append(top, h)
 		}
 	}

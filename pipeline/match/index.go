@@ -2,6 +2,7 @@ package match
 
 import (
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -34,83 +35,133 @@ type Hit struct {
 // snapshot, never modified afterwards, and safe for concurrent use.
 //
 // It returns exactly what a linear scan calling Pattern.Match on every
-// entry would, but looks at few entries: patterns whose literal prefix
-// covers "scheme://host" are bucketed by host and scheme, then by their
-// literal path prefix in a segment trie; only entries whose prefix is a
-// prefix of the request and whose methods allow it run their compiled
-// pattern. Patterns with a "<...>" in the authority are kept in one list
-// and always tried, so rule sets should keep authorities literal.
+// entry would, but looks at few entries. Every pattern whose matches all
+// have a known literal host is bucketed by that host, then by its literal
+// path prefix (pathIndex); only entries whose bucket and prefix fit
+// the request and whose methods allow it run their compiled pattern (see
+// indexKeys for the shapes: a literal authority, a "<...>" scheme or host
+// that is a finite set of literals, as in "<http|https>://host/", or a
+// "<...>" scheme that cannot match ':' or '/'). The other patterns, such
+// as those with a "<.*>" in the host, are kept in one list and always
+// tried.
 type Index struct {
-	entries  []Entry
-	hosts    map[string][]schemeRoot
-	wildcard []int // entries whose authority is not literal, in order
+	entries  []indexEntry
+	hosts    map[string]*pathIndex
+	wildcard []int // entries without a known host, in order
 
-	// folded buckets anchored entries like hosts, by their literal path
-	// prefix in lower case, for CaseVariants; foldedWildcard lists the
-	// other entries that have a literal path prefix.
-	folded         map[string][]schemeRoot
+	// CaseVariants finds entries by the request path in lower case: in
+	// hosts those whose literal path prefix is lower-case already, in
+	// folded those with an upper-case letter, by the prefix in lower
+	// case, and the others through foldedWildcard, which lists every
+	// other entry whose prefix has a letter. hostsSkip are the entries of
+	// hosts that foldedWildcard lists (their buckets' path prefixes are
+	// not their own), which the walk of hosts must pass over.
+	folded         map[string]*pathIndex
 	foldedWildcard []int
+	hostsSkip      map[int]bool
 	// upperLits is true when some literal path prefix has an upper-case
 	// ASCII letter. When it is false, only a request path with one can
 	// differ from a prefix by case alone.
 	upperLits bool
 }
 
-type schemeRoot struct {
-	scheme string
-	root   *pathNode
+// indexEntry is an Entry as the Index keeps it. Rule sets repeat the same
+// methods and priority without headers over and over; entries share them.
+type indexEntry struct {
+	pattern *Pattern
+	*entryRest
+}
+
+type entryRest struct {
+	methods  []string
+	headers  []HeaderCond
+	priority int
 }
 
 // NewIndex builds an Index over entries; hits refer to entries by their
 // position. It copies what it keeps, so the caller may reuse entries.
 func NewIndex(entries []Entry) *Index {
-	ix := &Index{
-		entries: make([]Entry, len(entries)),
-		hosts:   make(map[string][]schemeRoot),
-		folded:  make(map[string][]schemeRoot),
-	}
+	ix := &Index{entries: make([]indexEntry, len(entries))}
+	hosts, folded := make(pathIndexes), make(pathIndexes)
+	shared := make(map[string]*entryRest)
+	var last *entryRest
 	for i, e := range entries {
-		ix.entries[i] = Entry{Pattern: e.Pattern, Methods: slices.Clone(e.Methods), Headers: slices.Clone(e.Headers), Priority: e.Priority}
+		if last == nil || !last.same(e) {
+			last = sharedRest(shared, e)
+		}
+		ix.entries[i] = indexEntry{pattern: e.Pattern, entryRest: last}
 		p := e.Pattern
 		if p == nil || len(e.Methods) == 0 {
 			continue
 		}
-		if lowerASCII(p.pathLit) != p.pathLit {
+		if lowerASCII(p.pathLit()) != p.pathLit() {
 			ix.upperLits = true
 		}
-		if !p.anchored {
+		keys, ok := p.indexKeys()
+		if !ok {
 			ix.wildcard = append(ix.wildcard, i)
-			if hasLetter(p.pathLit) {
+			if hasLetter(p.pathLit()) {
 				ix.foldedWildcard = append(ix.foldedWildcard, i)
 			}
 			continue
 		}
-		root(ix.hosts, p.scheme, p.host).insert(p.prefix[p.authorityLen():], i)
-		if hasLetter(p.pathLit) {
-			root(ix.folded, p.scheme, p.host).insert(lowerASCII(p.pathLit), i)
+		// CaseVariants recases the request's path to pathLit; a key with
+		// another literal path prefix cannot be found that way.
+		foldable := hasLetter(p.pathLit())
+		for _, k := range keys {
+			hosts.insert(k.host, k.pathLit, i)
+			foldable = foldable && k.pathLit == p.pathLit()
+		}
+		switch lower := lowerASCII(p.pathLit()); {
+		case !hasLetter(p.pathLit()), foldable && lower == p.pathLit():
+			// No variants, or found in hosts.
+		case foldable:
+			for _, k := range keys {
+				folded.insert(k.host, lower, i)
+			}
+		default:
+			ix.foldedWildcard = append(ix.foldedWildcard, i)
+			if ix.hostsSkip == nil {
+				ix.hostsSkip = make(map[int]bool)
+			}
+			ix.hostsSkip[i] = true
 		}
 	}
+	ix.hosts, ix.folded = hosts.build(), folded.build()
 	return ix
 }
 
-// root returns the trie of buckets for scheme and host, creating it.
-func root(buckets map[string][]schemeRoot, scheme, host string) *pathNode {
-	if n := find(buckets, scheme, host); n != nil {
-		return n
-	}
-	n := &pathNode{}
-	buckets[host] = append(buckets[host], schemeRoot{scheme: scheme, root: n})
-	return n
+// same reports whether r can stand for e's methods, headers and
+// priority: neighbouring rules often share them.
+func (r *entryRest) same(e Entry) bool {
+	return len(e.Headers) == 0 && len(r.headers) == 0 && r.priority == e.Priority &&
+		(r.methods == nil) == (e.Methods == nil) && slices.Equal(r.methods, e.Methods)
 }
 
-// find returns the trie of buckets for scheme and host, or nil.
-func find(buckets map[string][]schemeRoot, scheme, host string) *pathNode {
-	for _, sr := range buckets[host] {
-		if sr.scheme == scheme {
-			return sr.root
-		}
+// sharedRest returns e's methods, headers and priority, copied, and
+// shared with every entry that has the same ones and no headers.
+func sharedRest(seen map[string]*entryRest, e Entry) *entryRest {
+	if len(e.Headers) > 0 {
+		return &entryRest{methods: slices.Clone(e.Methods), headers: slices.Clone(e.Headers), priority: e.Priority}
 	}
-	return nil
+	var b strings.Builder
+	b.WriteString(strconv.Itoa(e.Priority))
+	if e.Methods == nil {
+		b.WriteByte('!') // nil and empty stay apart, as Clone keeps them
+	}
+	for _, m := range e.Methods {
+		b.WriteByte(' ')
+		b.WriteString(strconv.Itoa(len(m)))
+		b.WriteByte(':')
+		b.WriteString(m)
+	}
+	key := b.String()
+	r := seen[key]
+	if r == nil {
+		r = &entryRest{methods: slices.Clone(e.Methods), priority: e.Priority}
+		seen[key] = r
+	}
+	return r
 }
 
 // Lookup appends to dst every entry matching the request, in entry order,
@@ -123,7 +174,9 @@ func find(buckets map[string][]schemeRoot, scheme, host string) *pathNode {
 // is returned without new hits and the caller must deny.
 //
 // Lookup does not allocate when the candidates have no capture groups, the
-// match string is under 1 KiB and dst has room for the hits.
+// match string is under 1 KiB and dst has room for the hits. A capture
+// may be a substring of scheme, host or path (which, being strings, must
+// not be backed by memory the caller reuses).
 func (ix *Index) Lookup(method, scheme, host, path string, dst []Hit) ([]Hit, error) {
 	return ix.lookup(lookup{ix: ix, method: method, s: requestString{scheme: scheme, host: host, path: path}}, dst)
 }
@@ -156,7 +209,7 @@ func (ix *Index) lookup(q lookup, dst []Hit) ([]Hit, error) {
 		dst, err = q.try(i, dst)
 		return err == nil
 	}
-	find(ix.hosts, scheme, host).walk(rest, visit)
+	ix.hosts[host].walk(rest, visit)
 	for _, i := range ix.wildcard {
 		if err != nil || !visit(i) {
 			break
@@ -181,16 +234,29 @@ type lookup struct {
 // matches. Methods come first because they cost nothing.
 func (q *lookup) try(i int, dst []Hit) ([]Hit, error) {
 	e := &q.ix.entries[i]
-	if !q.anyMethod && !methodAllowed(e.Methods, q.method) {
+	if !q.anyMethod && !methodAllowed(e.methods, q.method) {
 		return dst, nil
 	}
+	if m, ok := e.pattern.m.(*partsMatcher); ok {
+		// Its captures can be cut from the request's own strings, so the
+		// match string need not be built.
+		var sp spans
+		if !m.locate(q.s.view(), &sp) {
+			return dst, nil
+		}
+		caps := make([]string, len(m.parts))
+		for k := range caps {
+			caps[k] = q.s.substring(sp[2*k], sp[2*k+1])
+		}
+		return append(dst, Hit{Index: i, Captures: caps}), nil
+	}
 	var s string
-	if e.Pattern.m.retainsInput() {
+	if e.pattern.m.retainsInput() {
 		s = q.s.full()
 	} else {
 		s = q.s.view()
 	}
-	caps, ok, err := e.Pattern.Match(s)
+	caps, ok, err := e.pattern.Match(s)
 	if err != nil || !ok {
 		return dst, err
 	}
@@ -223,7 +289,12 @@ func (ix *Index) CaseVariants(method, scheme, host, path string, skip int, dst [
 		return err == nil
 	}
 	if plainAuthority(scheme, host, path) {
-		find(ix.folded, scheme, host).walk(folded, visit)
+		ix.hosts[host].walk(folded, func(i int) bool {
+			return ix.hostsSkip[i] || visit(i)
+		})
+		if err == nil {
+			ix.folded[host].walk(folded, visit)
+		}
 	}
 	for _, i := range ix.foldedWildcard {
 		if err != nil || !visit(i) {
@@ -241,11 +312,11 @@ func (ix *Index) CaseVariants(method, scheme, host, path string, skip int, dst [
 // case alone and the entry matches the path recased to that prefix.
 func (ix *Index) tryCase(i int, method, scheme, host, path string, dst []Hit) ([]Hit, error) {
 	e := &ix.entries[i]
-	lit := e.Pattern.pathLit
-	if len(path) < len(lit) || path[:len(lit)] == lit || !equalFoldASCII(path[:len(lit)], lit) || !methodAllowed(e.Methods, method) {
+	lit := e.pattern.pathLit()
+	if len(path) < len(lit) || path[:len(lit)] == lit || !equalFoldASCII(path[:len(lit)], lit) || !methodAllowed(e.methods, method) {
 		return dst, nil
 	}
-	caps, ok, err := e.Pattern.Match(MatchString(scheme, host, lit+path[len(lit):]))
+	caps, ok, err := e.pattern.Match(MatchString(scheme, host, lit+path[len(lit):]))
 	if err != nil || !ok {
 		return dst, err
 	}
@@ -286,7 +357,7 @@ func hasLetter(s string) bool {
 // authorityLen is the length of the literal "scheme://host" of an anchored
 // pattern.
 func (p *Pattern) authorityLen() int {
-	return len(p.scheme) + len("://") + len(p.host)
+	return int(p.schemeLen) + len("://") + int(p.hostLen)
 }
 
 func methodAllowed(methods []string, method string) bool {

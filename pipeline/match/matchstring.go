@@ -68,6 +68,26 @@ func (m *requestString) view() string {
 	return m.viewStr
 }
 
+// substring returns full()[i:j], without building full when the text
+// lies within the scheme, the host or the path: then it is a substring
+// of that argument.
+func (m *requestString) substring(i, j int) string {
+	if m.fullStr != "" {
+		return m.fullStr[i:j]
+	}
+	hostAt := len(m.scheme) + len("://")
+	pathAt := hostAt + len(m.host)
+	switch {
+	case j <= len(m.scheme):
+		return m.scheme[i:j]
+	case i >= hostAt && j <= pathAt:
+		return m.host[i-hostAt : j-hostAt]
+	case i >= pathAt:
+		return m.path[i-pathAt : j-pathAt]
+	}
+	return m.full()[i:j]
+}
+
 // release returns the view's buffer. No string from view may be used
 // afterwards, which is why only engines that keep nothing receive it.
 func (m *requestString) release() {

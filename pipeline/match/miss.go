@@ -39,13 +39,13 @@ type Miss struct {
 // authority is a "<...>" part can only miss as MissPattern.
 func (p *Pattern) Miss(scheme, host, path string) Miss {
 	s := MatchString(scheme, host, path)
-	lit := p.prefix
+	lit := p.prefix()
 	n := 0
 	for n < len(s) && n < len(lit) && s[n] == lit[n] {
 		n++
 	}
 	if n == len(lit) {
-		rest := p.canonical[len(lit):]
+		rest := p.Canonical()[len(lit):]
 		if rest == "" {
 			// A literal pattern the request extends.
 			return Miss{Part: MissPathSegment, Matched: n,
@@ -66,7 +66,7 @@ func (p *Pattern) Miss(scheme, host, path string) Miss {
 	}
 	if n < authEnd || (n == authEnd && len(lit) > authEnd && len(s) > n && s[n] != '/') {
 		want := lit[authStart:authEnd]
-		if authEnd == len(lit) && len(p.canonical) > len(lit) {
+		if authEnd == len(lit) && len(p.Canonical()) > len(lit) {
 			want += "…"
 		}
 		return Miss{Part: MissHost, Matched: n,
@@ -79,8 +79,8 @@ func (p *Pattern) Miss(scheme, host, path string) Miss {
 		seg++ // the request path ends where the pattern's next segment starts
 	}
 	want := segment(litPath, seg)
-	if end := authEnd + segEnd(litPath, seg); end == len(lit) && len(p.canonical) > len(lit) {
-		want += "<" + strings.TrimPrefix(p.canonical[len(lit):], "<")
+	if end := authEnd + segEnd(litPath, seg); end == len(lit) && len(p.Canonical()) > len(lit) {
+		want += "<" + strings.TrimPrefix(p.Canonical()[len(lit):], "<")
 		if i := strings.IndexByte(want, '/'); i >= 0 {
 			want = want[:i]
 		}

@@ -7,39 +7,55 @@ import (
 
 // Pattern is one compiled match.url. It is immutable and safe for
 // concurrent use.
+//
+// A rule set may hold 100,000 of them, so a Pattern keeps only its text,
+// its engine and offsets into the text.
 type Pattern struct {
 	raw string
-	// strategy is the engine the pattern was compiled for.
-	strategy Strategy
-	// canonical is raw with its literal scheme and host in canonical form
-	// (see canonicalAuthority); it is what the engines compile.
-	canonical string
-	// hostErr says why a literal host can never match (CanonicalHost
-	// refuses it); nil otherwise.
-	hostErr error
-	// pathLit is the literal text from the first '/' after the authority
-	// up to the next "<...>": the pattern's literal path prefix, which the
-	// case guard (Index.CaseVariants) compares case-insensitively. Empty
-	// when the path does not start in literal text.
-	pathLit string
-
-	// prefix is the literal text before the first '<' (the whole pattern
-	// when it has no delimiters). Every matching string starts with it,
-	// which is what lets Index skip most patterns without running them.
-	prefix string
-
-	// scheme and host are prefix's literal authority when anchored is
-	// true: prefix contains "://" followed by a '/', or the pattern is
-	// fully literal. Index buckets anchored patterns by them.
-	scheme, host string
-	anchored     bool
+	// canon is the pattern as matched (see Canonical) when that differs
+	// from raw; "" otherwise.
+	canon string
 
 	// m always sees the whole match string, never a suffix: gobwas/glob
 	// builds a different matcher tree, with different separator bugs,
 	// for a different literal prefix, and Oathkeeper compiles the whole
 	// pattern.
 	m matcher
+
+	// Offsets into Canonical(); see prefix, scheme, host and pathLit.
+	prefixLen, schemeLen, hostLen, pathAt, pathLen uint32
+	// anchored is true when prefix contains "://" followed by a '/', or
+	// the pattern is fully literal: scheme and host are then literal.
+	anchored bool
+	glob     bool // compiled for the Glob strategy
 }
+
+// strategy is the engine the pattern was compiled for.
+func (p *Pattern) strategy() Strategy {
+	if p.glob {
+		return Glob
+	}
+	return Regexp
+}
+
+// prefix is the literal text before the first '<' (the whole pattern when
+// it has no delimiters). Every matching string starts with it, which is
+// what lets Index skip most patterns without running them.
+func (p *Pattern) prefix() string { return p.Canonical()[:p.prefixLen] }
+
+// scheme and host are prefix's literal authority when anchored is true.
+func (p *Pattern) scheme() string { return p.Canonical()[:p.schemeLen] }
+
+func (p *Pattern) host() string {
+	at := p.schemeLen + uint32(len("://"))
+	return p.Canonical()[at : at+p.hostLen]
+}
+
+// pathLit is the literal text from the first '/' after the authority up
+// to the next "<...>": the pattern's literal path prefix, which the case
+// guard (Index.CaseVariants) compares case-insensitively. Empty when the
+// path does not start in literal text.
+func (p *Pattern) pathLit() string { return p.Canonical()[p.pathAt : p.pathAt+p.pathLen] }
 
 // matcher is one compiled engine. Captures follow Oathkeeper's
 // RegexpCaptureGroups: every group in group-number order, never nil on a
@@ -68,18 +84,34 @@ func Compile(strategy Strategy, pattern string) (*Pattern, error) {
 	if err != nil {
 		return nil, fmt.Errorf("compile pattern %q: %w", pattern, err)
 	}
-	p := &Pattern{raw: pattern, strategy: s}
-	p.pathLit, p.hostErr = canonicalAuthority(t)
-	p.canonical, p.prefix = t.String(), t.lits[0]
-	p.scheme, p.host, p.anchored = splitAuthority(p.prefix, len(t.vars) == 0)
+	p := &Pattern{raw: pattern, glob: s == Glob}
+	pathIdx, pathOff, _ := canonicalAuthority(t)
+	canonical := t.String()
+	if canonical != pattern {
+		p.canon = canonical
+	}
+	// Everything the Pattern keeps is a substring of canonical, so that
+	// a compiled pattern costs little more than its text.
+	t = t.within(p.Canonical())
+	if pathIdx >= 0 {
+		p.pathAt = uint32(t.litStart(pathIdx) + pathOff)
+		p.pathLen = uint32(len(t.lits[pathIdx]) - pathOff)
+	}
+	p.prefixLen = uint32(len(t.lits[0]))
+	scheme, host, anchored := splitAuthority(t.lits[0], len(t.vars) == 0)
+	p.schemeLen, p.hostLen, p.anchored = uint32(len(scheme)), uint32(len(host)), anchored
 	switch {
 	case len(t.vars) == 0:
 		// Both engines quote literal text and anchor it, so a pattern
 		// without delimiters is plain string equality.
-		p.m = literalMatcher(p.canonical)
+		p.m = literalMatcher(p.Canonical())
 	case s == Glob:
 		p.m, err = compileGlob(t)
 	default:
+		if m := compileParts(t, p.Canonical()); m != nil {
+			p.m = m
+			break
+		}
 		p.m, err = compileRegexp(t)
 	}
 	if err != nil {
@@ -93,7 +125,7 @@ func Compile(strategy Strategy, pattern string) (*Pattern, error) {
 // a backtracking regexp hit its limits (ErrMatchLimit); that is never a
 // match, and callers must deny.
 func (p *Pattern) Match(s string) (captures []string, ok bool, err error) {
-	if !strings.HasPrefix(s, p.prefix) {
+	if !strings.HasPrefix(s, p.prefix()) {
 		return nil, false, nil
 	}
 	return p.m.match(s)
@@ -107,21 +139,44 @@ func (p *Pattern) String() string { return p.raw }
 // CanonicalHost form (no trailing dot, no default port). Requests are
 // matched with a canonical host, so a rule written "https://API.test:443/x"
 // applies to api.test, as Envoy's virtual host routing would.
-func (p *Pattern) Canonical() string { return p.canonical }
+func (p *Pattern) Canonical() string {
+	if p.canon != "" {
+		return p.canon
+	}
+	return p.raw
+}
 
 // HostError is non-nil when the pattern's literal host is one that
 // CanonicalHost refuses, so the pattern can never match a request; it
 // says why.
-func (p *Pattern) HostError() error { return p.hostErr }
+func (p *Pattern) HostError() error {
+	// Only a literal scheme and host are checked, and then Compile keeps
+	// the host in canonical form, or lower-cased if it is refused:
+	// CanonicalHost ignores case, so it tells which at no cost. The
+	// error itself quotes the host as written.
+	if !p.anchored {
+		return nil
+	}
+	if _, err := CanonicalHost(p.scheme(), p.host()); err == nil {
+		return nil
+	}
+	t, err := parseTemplate(p.raw)
+	if err != nil {
+		return nil
+	}
+	_, _, hostErr := canonicalAuthority(t)
+	return hostErr
+}
 
 // canonicalAuthority rewrites t in place so that its literal scheme and
 // authority text are lower-case, and, when scheme and host are both
 // literal, the host is in CanonicalHost form. The authority starts after
 // the first "://" in a literal and ends at the next '/' in a literal;
-// "<...>" parts are left alone (write them in lower case). It returns the
-// literal path prefix that follows the authority, and the reason a literal
-// host can never match, if it cannot.
-func canonicalAuthority(t template) (pathLit string, hostErr error) {
+// "<...>" parts are left alone (write them in lower case). The literal
+// path prefix that follows the authority is t.lits[pathIdx][pathOff:]
+// afterwards (pathIdx is -1 when there is none). hostErr is the reason a
+// literal host can never match, if it cannot.
+func canonicalAuthority(t template) (pathIdx, pathOff int, hostErr error) {
 	k, off := -1, -1
 	for i, l := range t.lits {
 		if off = strings.Index(l, "://"); off >= 0 {
@@ -130,7 +185,7 @@ func canonicalAuthority(t template) (pathLit string, hostErr error) {
 		}
 	}
 	if k < 0 {
-		return "", nil
+		return -1, 0, nil
 	}
 	t.lits[k] = lowerASCII(t.lits[k][:off]) + t.lits[k][off:]
 	start := off + len("://")
@@ -153,10 +208,10 @@ func canonicalAuthority(t template) (pathLit string, hostErr error) {
 		}
 		t.lits[i] = l[:start] + host + l[end:]
 		if end < len(l) {
-			return l[end:], hostErr
+			return i, start + len(host), hostErr
 		}
 	}
-	return "", hostErr
+	return -1, 0, hostErr
 }
 
 // lowerASCII lower-cases the ASCII letters of s, without allocating when

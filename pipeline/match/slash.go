@@ -40,7 +40,7 @@ func (p *Pattern) TrailingSlashGap() (SlashGap, bool) {
 	if n == 1 {
 		// The text before the last part is literal: confirm the gap on
 		// the strings themselves, in canonical form as requests are.
-		withSlash := p.canonical[:len(p.canonical)-len(expr)-len("<>")]
+		withSlash := p.Canonical()[:len(p.Canonical())-len(expr)-len("<>")]
 		if _, ok, err := p.Match(withSlash); err != nil || !ok {
 			return SlashGap{}, false
 		}
@@ -51,7 +51,7 @@ func (p *Pattern) TrailingSlashGap() (SlashGap, bool) {
 	gap := SlashGap{Bare: strings.TrimSuffix(head, "/")}
 	if fix := p.slashFix(expr); fix != "" {
 		gap.Fix = gap.Bare + "<" + fix + ">"
-		if _, err := Compile(p.strategy, gap.Fix); err != nil {
+		if _, err := Compile(p.strategy(), gap.Fix); err != nil {
 			gap.Fix = ""
 		}
 	}
@@ -64,7 +64,7 @@ func (p *Pattern) TrailingSlashGap() (SlashGap, bool) {
 func (p *Pattern) slashFix(expr string) string {
 	var fix string
 	switch {
-	case p.strategy == Glob:
+	case p.strategy() == Glob:
 		fix = "{,/" + expr + "}"
 	case strings.Contains(expr, "|"):
 		fix = "(/(?:" + expr + "))?"
@@ -98,7 +98,7 @@ func (p *Pattern) matchesEmpty(expr string) bool {
 // engine of p's strategy.
 func (p *Pattern) compilePart(expr string) (matcher, error) {
 	t := template{lits: []string{"", ""}, vars: []string{expr}}
-	if p.strategy == Glob {
+	if p.strategy() == Glob {
 		return compileGlob(t)
 	}
 	return compileRegexp(t)

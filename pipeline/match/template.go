@@ -79,3 +79,30 @@ func (t template) String() string {
 	b.WriteString(t.lits[len(t.lits)-1])
 	return b.String()
 }
+
+// within returns t with every literal and part replaced by the same text
+// inside s, which must be t.String(): the copies parseTemplate and
+// canonicalAuthority made can then be freed.
+func (t template) within(s string) template {
+	out := template{lits: make([]string, len(t.lits)), vars: make([]string, len(t.vars))}
+	off := 0
+	for i, l := range t.lits {
+		out.lits[i] = s[off : off+len(l)]
+		off += len(l)
+		if i < len(t.vars) {
+			off++ // '<'
+			out.vars[i] = s[off : off+len(t.vars[i])]
+			off += len(t.vars[i]) + 1
+		}
+	}
+	return out
+}
+
+// litStart returns the offset of t.lits[i] in t.String().
+func (t template) litStart(i int) int {
+	n := 0
+	for j := range i {
+		n += len(t.lits[j]) + len(t.vars[j]) + len("<>")
+	}
+	return n
+}
