@@ -9,7 +9,6 @@ import (
 	"runtime/debug"
 	"time"
 
-	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors"
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/logging"
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/recovery"
@@ -110,8 +109,11 @@ func NewGRPCServer(checker *Checker, log *zap.Logger, o GRPCOptions) *GRPCServer
 		sopts = append(sopts, grpc.Creds(credentials.NewTLS(o.TLS)))
 	}
 	sopts = append(sopts, o.ServerOptions...)
+	// Last, so that it wins: Check's handler needs it (checkServiceDesc).
+	// Other services go through the proto codec it delegates to.
+	sopts = append(sopts, grpc.ForceServerCodecV2(checkCodec{}))
 	s := &GRPCServer{srv: grpc.NewServer(sopts...), health: newHealthService(o.Readiness), opts: o, log: glog}
-	authv3.RegisterAuthorizationServer(s.srv, checker)
+	s.srv.RegisterService(&checkServiceDesc, checker)
 	healthpb.RegisterHealthServer(s.srv, s.health)
 	if o.Reflection {
 		reflection.Register(s.srv)

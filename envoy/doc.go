@@ -12,6 +12,13 @@
 //     support: the decision travels in status.code, header mutations carry
 //     an explicit append flag, and nothing that could split a header line or
 //     break proto marshalling is ever emitted.
+//   - ReadCheckRequest and AppendCheckResponse do the same on the wire
+//     form, for the gRPC server's codec: they read a CheckRequest's bytes
+//     straight into a pipeline.Request and write a decision's
+//     CheckResponse bytes, without the generated messages. Their outcome
+//     is always that of proto.Unmarshal + ToRequest and ToCheckResponse +
+//     proto.Marshal (differential fuzz tests hold them to it); requests
+//     the fast reader cannot vouch for take the standard path.
 //
 // The package is pure: no I/O, no state, no logging, safe for concurrent
 // use. It imports pipeline, go-control-plane's generated API and the

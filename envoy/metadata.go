@@ -59,18 +59,29 @@ func dynamicMetadata(d *pipeline.Decision) *structpb.Struct {
 			f[k] = pv
 		}
 	}
+	fv := new(fixedValues)
+	fixed, n := fixedMetadata(d)
+	for i, kv := range fixed[:n] {
+		f[kv[0]] = fv.str(i, kv[1])
+	}
+	return &structpb.Struct{Fields: f}
+}
+
+// fixedMetadata returns the fixed keys of dynamic_metadata with their
+// values, n of them: rule_id, decision, reason and (when set) subject.
+func fixedMetadata(d *pipeline.Decision) (kv [4][2]string, n int) {
 	decision := "deny"
 	if d.Allowed {
 		decision = "allow"
 	}
-	fv := new(fixedValues)
-	f[metaRuleID] = fv.str(0, validUTF8(d.RuleID))
-	f[metaDecision] = fv.str(1, decision)
-	f[metaReason] = fv.str(2, validUTF8(d.Reason))
-	if d.Subject != "" {
-		f[metaSubject] = fv.str(3, validUTF8(d.Subject))
+	kv[0] = [2]string{metaRuleID, validUTF8(d.RuleID)}
+	kv[1] = [2]string{metaDecision, decision}
+	kv[2] = [2]string{metaReason, validUTF8(d.Reason)}
+	if d.Subject == "" {
+		return kv, 3
 	}
-	return &structpb.Struct{Fields: f}
+	kv[3] = [2]string{metaSubject, validUTF8(d.Subject)}
+	return kv, 4
 }
 
 // fixedValues backs the fixed string fields of dynamic_metadata: one

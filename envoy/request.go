@@ -72,54 +72,18 @@ func ToRequest(req *authv3.CheckRequest) (*pipeline.Request, error) {
 		return nil, err
 	}
 
-	method := first(hr.GetMethod(), h, ":method")
-	if method == "" {
-		return nil, malformed("empty method")
+	r := &pipeline.Request{}
+	line := requestLine{
+		id: hr.GetId(), method: hr.GetMethod(), path: hr.GetPath(),
+		host: hr.GetHost(), scheme: hr.GetScheme(), protocol: hr.GetProtocol(),
 	}
-	if hasCTL(method) {
-		return nil, malformed("method contains NUL, CR or LF")
-	}
-	scheme := lowerASCII(first(hr.GetScheme(), h, ":scheme"))
-	switch scheme {
-	case "":
-		scheme = "http"
-	case "http", "https":
-	default:
-		// Envoy only ever sends these two; anything else would reach the
-		// match string and templates unchecked.
-		return nil, malformed("scheme must be http or https")
-	}
-	host, err := canonicalHost(scheme, hr.GetHost(), h)
-	if err != nil {
+	if err := line.translate(r, h); err != nil {
 		return nil, err
 	}
-	target := first(hr.GetPath(), h, ":path")
-	switch {
-	case target == "":
-		return nil, malformed("empty path")
-	case target[0] != '/':
-		return nil, malformed("path does not start with '/'")
-	case hasCTL(target):
-		return nil, malformed("path contains NUL, CR or LF")
-	}
-
-	r := &pipeline.Request{
-		ID:          firstValue(h, "x-request-id"),
-		Method:      method,
-		Scheme:      scheme,
-		Host:        host,
-		Header:      h,
-		Protocol:    hr.GetProtocol(),
-		Source:      toPeer(attrs.GetSource()),
-		Destination: toPeer(attrs.GetDestination()),
-		Context:     attrs.GetContextExtensions(),
-		Metadata:    toMetadata(attrs.GetMetadataContext()),
-		SNI:         attrs.GetTlsSession().GetSni(),
-	}
-	if r.ID == "" {
-		r.ID = hr.GetId()
-	}
-	r.RawPath, r.RawQuery = pipeline.SplitPathQuery(target)
+	r.Source, r.Destination = toPeer(attrs.GetSource()), toPeer(attrs.GetDestination())
+	r.Context = attrs.GetContextExtensions()
+	r.Metadata = toMetadata(attrs.GetMetadataContext())
+	r.SNI = attrs.GetTlsSession().GetSni()
 	// raw_body (pack_as_bytes) carries the exact bytes; body is the
 	// UTF-8-sanitised copy Envoy sends otherwise. Envoy fills one of them.
 	if rb := hr.GetRawBody(); len(rb) > 0 {
@@ -128,6 +92,53 @@ func ToRequest(req *authv3.CheckRequest) (*pipeline.Request, error) {
 		r.Body = []byte(b)
 	}
 	return r, nil
+}
+
+// requestLine holds the attributes.request.http fields ToRequest reads
+// besides the headers and the body.
+type requestLine struct{ id, method, path, host, scheme, protocol string }
+
+// translate sets r's request line and headers from l and h, with every
+// check ToRequest documents for them; h must come from headersFromList or
+// headersFromMap (or their wire twins in codec_request.go).
+func (l *requestLine) translate(r *pipeline.Request, h pipeline.Header) error {
+	method := first(l.method, h, ":method")
+	if method == "" {
+		return malformed("empty method")
+	}
+	if hasCTL(method) {
+		return malformed("method contains NUL, CR or LF")
+	}
+	scheme := lowerASCII(first(l.scheme, h, ":scheme"))
+	switch scheme {
+	case "":
+		scheme = "http"
+	case "http", "https":
+	default:
+		// Envoy only ever sends these two; anything else would reach the
+		// match string and templates unchecked.
+		return malformed("scheme must be http or https")
+	}
+	host, err := canonicalHost(scheme, l.host, h)
+	if err != nil {
+		return err
+	}
+	target := first(l.path, h, ":path")
+	switch {
+	case target == "":
+		return malformed("empty path")
+	case target[0] != '/':
+		return malformed("path does not start with '/'")
+	case hasCTL(target):
+		return malformed("path contains NUL, CR or LF")
+	}
+	r.ID = firstValue(h, "x-request-id")
+	if r.ID == "" {
+		r.ID = l.id
+	}
+	r.Method, r.Scheme, r.Host, r.Header, r.Protocol = method, scheme, host, h, l.protocol
+	r.RawPath, r.RawQuery = pipeline.SplitPathQuery(target)
+	return nil
 }
 
 // canonicalHost returns the request's host in match.CanonicalHost form, the

@@ -44,13 +44,19 @@ import (
 // session owns that name, and the client's own copy must not reach the
 // upstream in its place.
 func ToCheckResponse(d *pipeline.Decision) *authv3.CheckResponse {
-	if d == nil {
-		d = &pipeline.Decision{Reason: "invalid_decision", Denial: pipeline.Denial{Status: http.StatusInternalServerError}}
-	}
+	d = orInvalid(d)
 	if d.Allowed {
 		return allow(d)
 	}
 	return deny(d)
+}
+
+// orInvalid returns d, or the 500 denial that stands for a nil decision.
+func orInvalid(d *pipeline.Decision) *pipeline.Decision {
+	if d == nil {
+		return &pipeline.Decision{Reason: "invalid_decision", Denial: pipeline.Denial{Status: http.StatusInternalServerError}}
+	}
+	return d
 }
 
 func allow(d *pipeline.Decision) *authv3.CheckResponse {
@@ -58,7 +64,7 @@ func allow(d *pipeline.Decision) *authv3.CheckResponse {
 	if s := d.Session; s != nil {
 		var orphans []string
 		ok.Headers, orphans = headerOptions(s.Header, true)
-		ok.HeadersToRemove = removals(s.RemoveHeaders, ok.Headers, orphans)
+		ok.HeadersToRemove = removals(s.RemoveHeaders, s.Header, orphans)
 		ok.ResponseHeadersToAdd, _ = headerOptions(s.ResponseHeader, true)
 		ok.QueryParametersToSet, orphans = queryParams(s.SetQuery)
 		ok.QueryParametersToRemove = appendMissing(filterNames(s.RemoveQuery, validName), orphans)
@@ -145,20 +151,48 @@ func headerOptions(h pipeline.Header, explicitAppend bool) ([]*corev3.HeaderValu
 	if len(h) == 0 {
 		return nil, nil
 	}
-	keys := make([]string, 0, len(h))
 	n := 0
-	for k, vs := range h {
-		keys = append(keys, k)
+	for _, vs := range h {
 		n += len(vs)
 	}
-	slices.Sort(keys)
-
 	opts := make([]*corev3.HeaderValueOption, 0, n)
 	hvo := make([]corev3.HeaderValueOption, n)
 	hv := make([]corev3.HeaderValue, n)
 	bv := make([]wrapperspb.BoolValue, n)
-	var orphans []string
-	for _, k := range keys {
+	orphans := eachHeaderOption(h, explicitAppend, func(k, v string, app appendMode) {
+		i := len(opts)
+		hv[i].Key, hv[i].Value = k, v
+		hvo[i].Header = &hv[i]
+		if app != appendUnset {
+			bv[i].Value = app == appendTrue
+			hvo[i].Append = &bv[i]
+		}
+		opts = append(opts, &hvo[i])
+	})
+	if len(opts) == 0 {
+		opts = nil
+	}
+	return opts, orphans
+}
+
+// appendMode is the `append` of one header option.
+type appendMode uint8
+
+const (
+	appendUnset appendMode = iota
+	appendFalse
+	appendTrue
+)
+
+// eachHeaderOption calls f for each header option of h, in the order and
+// with the `append` headerOptions documents, and returns the orphans. Both
+// headerOptions and the wire encoder (codec_response.go) build on it.
+func eachHeaderOption(h pipeline.Header, explicitAppend bool, f func(k, v string, app appendMode)) []string {
+	var (
+		orphans []string
+		buf     [16]string // the keys of most maps, without an allocation
+	)
+	for _, k := range sortedKeys(buf[:0], h) {
 		if !validName(k) {
 			continue
 		}
@@ -167,24 +201,30 @@ func headerOptions(h pipeline.Header, explicitAppend bool) ([]*corev3.HeaderValu
 			if !validValue(v) {
 				continue
 			}
-			i := len(opts)
-			hv[i].Key, hv[i].Value = k, v
-			hvo[i].Header = &hv[i]
-			if !emitted || explicitAppend {
-				bv[i].Value = emitted
-				hvo[i].Append = &bv[i]
+			app := appendUnset
+			switch {
+			case !emitted:
+				app = appendFalse
+			case explicitAppend:
+				app = appendTrue
 			}
-			opts = append(opts, &hvo[i])
+			f(k, v, app)
 			emitted = true
 		}
 		if !emitted {
 			orphans = append(orphans, k)
 		}
 	}
-	if len(opts) == 0 {
-		opts = nil
+	return orphans
+}
+
+// sortedKeys appends the keys of m to dst and sorts them.
+func sortedKeys[V any](dst []string, m map[string]V) []string {
+	for k := range m {
+		dst = append(dst, k)
 	}
-	return opts, orphans
+	slices.Sort(dst)
+	return dst
 }
 
 // removals builds headers_to_remove: the session's valid names, minus any
@@ -195,19 +235,22 @@ func headerOptions(h pipeline.Header, explicitAppend bool) ([]*corev3.HeaderValu
 // value the session just set (say an id_token swapped into authorization),
 // and removing is redundant anyway: the explicit `append: false` already
 // replaces the client's copy.
-func removals(names []string, set []*corev3.HeaderValueOption, orphans []string) []string {
+func removals(names []string, set pipeline.Header, orphans []string) []string {
 	out := filterNames(names, func(n string) bool {
-		if !validName(n) {
-			return false
-		}
-		for _, o := range set {
-			if strings.EqualFold(o.GetHeader().GetKey(), n) {
-				return false
-			}
-		}
-		return true
+		return validName(n) && !sets(set, n)
 	})
 	return appendMissing(out, orphans)
+}
+
+// sets reports whether headerOptions emits name (in any case) from h: a
+// valid name with at least one valid value.
+func sets(h pipeline.Header, name string) bool {
+	for k, vs := range h {
+		if strings.EqualFold(k, name) && validName(k) && slices.ContainsFunc(vs, validValue) {
+			return true
+		}
+	}
+	return false
 }
 
 // queryParams converts SetQuery, sorted by key for deterministic output, and
@@ -216,26 +259,33 @@ func queryParams(q map[string]string) ([]*corev3.QueryParameter, []string) {
 	if len(q) == 0 {
 		return nil, nil
 	}
-	keys := make([]string, 0, len(q))
-	for k := range q {
-		keys = append(keys, k)
+	out := make([]*corev3.QueryParameter, 0, len(q))
+	orphans := eachQueryParam(q, func(k, v string) {
+		out = append(out, &corev3.QueryParameter{Key: k, Value: v})
+	})
+	if len(out) == 0 {
+		out = nil
 	}
-	slices.Sort(keys)
-	out := make([]*corev3.QueryParameter, 0, len(keys))
-	var orphans []string
-	for _, k := range keys {
+	return out, orphans
+}
+
+// eachQueryParam calls f for each parameter queryParams emits, in order,
+// and returns the orphans.
+func eachQueryParam(q map[string]string, f func(k, v string)) []string {
+	var (
+		orphans []string
+		buf     [16]string
+	)
+	for _, k := range sortedKeys(buf[:0], q) {
 		switch v := q[k]; {
 		case !validName(k):
 		case !validValue(v):
 			orphans = append(orphans, k)
 		default:
-			out = append(out, &corev3.QueryParameter{Key: k, Value: v})
+			f(k, v)
 		}
 	}
-	if len(out) == 0 {
-		out = nil
-	}
-	return out, orphans
+	return orphans
 }
 
 // filterNames returns the names keep accepts, reusing names itself when it
