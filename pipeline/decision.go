@@ -18,7 +18,8 @@ type Decision struct {
 	RuleID string
 	// Subject is the authenticated subject, if any.
 	Subject string
-	// Session holds the mutations for the upstream (nil when denied).
+	// Session holds the mutations for the upstream (nil when denied). It
+	// is valid until Release.
 	Session *Session
 	// Denial is the client response when not allowed.
 	Denial Denial
@@ -42,4 +43,36 @@ type Decision struct {
 	// file hash or the control plane's version), for the decision log; ""
 	// when no rules were loaded. The caller sets it.
 	RulesVersion string
+
+	// pooled is the session block of an allow, for Release.
+	pooled *sessionBlock
 }
+
+// Release lets a later check reuse the session of an allow (and the
+// header map its mutators filled), saving the allocations of making
+// them, and clears d.Session. A front door calls it once the decision is
+// done with: its response written and its log line made. Nothing may use
+// d.Session, or the maps and slices reached through it, afterwards,
+// through d or a copy of d; strings taken from them stay valid. Release
+// one copy of a decision only: releasing two would hand one session to
+// two checks. A decision that is kept (explain, tests) is simply never
+// released. Release is a no-op for a denial and on a second call on d.
+func (d *Decision) Release() {
+	b := d.pooled
+	if b == nil {
+		return
+	}
+	d.pooled, d.Session = nil, nil
+	m := b.made
+	if m != nil && len(m) <= maxReusedHeaders {
+		clear(m)
+	} else {
+		m = nil // a map grown big by an unusual rule is left to the GC
+	}
+	*b = sessionBlock{}
+	b.made = m
+	sessionPool.Put(b)
+}
+
+// maxReusedHeaders bounds the header map a released session keeps.
+const maxReusedHeaders = 32

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/portcullis-authz/portcullis/pipeline/match"
@@ -37,15 +39,103 @@ const (
 // request it could not fully evaluate. A nil snapshot denies with 503.
 func (s *Snapshot) Execute(ctx context.Context, r *Request) (d Decision) {
 	start := time.Now()
-	defer func() { d.Duration = time.Since(start) }()
+	s.execute(ctx, r, &d)
+	d.Duration = time.Since(start)
+	return d
+}
+
+// execute is Execute writing to d. Selecting the rule (route), running
+// its handlers (Rule.run) and rendering a denial (refuse) are functions of
+// their own, so that the frames of the code that only runs on a denial
+// are not on the stack while the handlers run: a check often runs on a
+// fresh goroutine, whose stack starts small, and every doubling of it is
+// a copy.
+func (s *Snapshot) execute(ctx context.Context, r *Request, d *Decision) {
 	if s == nil {
-		return lastResort(r, Unavailable(ReasonNoSnapshot, "no rules loaded yet", nil))
+		refuse(ctx, d, s, nil, r, "", Unavailable(ReasonNoSnapshot, "no rules loaded yet", nil), refuseBeforeRule)
+		return
 	}
+	hit, err := s.route(ctx, r)
+	if err != nil {
+		refuse(ctx, d, s, nil, r, "", err, refuseBeforeRule)
+		return
+	}
+	rule := s.rules[hit.Index]
+	// One allocation for the session and its URL, none when a released
+	// decision left one in the pool.
+	blk := sessionPool.Get().(*sessionBlock)
+	blk.url = r.url()
+	sess := &blk.Session
+	sess.MatchContext = MatchContext{
+		RegexpCaptureGroups: hit.Captures,
+		URL:                 &blk.url,
+		Method:              r.Method,
+		Header:              r.Header,
+	}
+	if sess.MatchContext.RegexpCaptureGroups == nil {
+		sess.MatchContext.RegexpCaptureGroups = []string{}
+	}
+	// A denial drops the session without returning it to the pool: a
+	// failed handler may still hold it (a call it gave up on).
+	if name, err := rule.run(ctx, r, sess); err != nil {
+		refuse(ctx, d, s, rule, r, name, err, refuseHandlerFailed)
+		return
+	}
+	// A handler may have finished just after the deadline without
+	// noticing it: an allow computed once the budget is spent is not one
+	// we want to give.
+	if err := interrupted(ctx, nil); err != nil {
+		refuse(ctx, d, s, rule, r, "", err, refuseLate)
+		return
+	}
+	d.Allowed, d.RuleID, d.Subject, d.Session, d.Reason = true, rule.ID, sess.Subject, sess, ReasonAllowed
+	d.pooled = blk
+	if rule.shadow {
+		d.Shadow, d.WouldReason = true, ReasonAllowed
+	}
+}
+
+// refuseStage says where execute failed, which decides how refuse renders
+// the denial.
+type refuseStage int
+
+const (
+	// refuseBeforeRule: no rule was selected (or no snapshot loaded).
+	refuseBeforeRule refuseStage = iota
+	// refuseHandlerFailed: a handler of the rule failed (Snapshot.failed).
+	refuseHandlerFailed
+	// refuseLate: every handler passed, but the check's context ended.
+	refuseLate
+)
+
+// refuse writes to d the denial of r for err at stage. It is kept out of
+// line so that the temporaries of rendering a denial are on the stack
+// only when there is one.
+//
+//go:noinline
+func refuse(ctx context.Context, d *Decision, s *Snapshot, rule *Rule, r *Request, handler string, err error, stage refuseStage) {
+	switch {
+	case s == nil:
+		*d = lastResort(r, err)
+	case stage == refuseHandlerFailed:
+		*d = s.failed(ctx, rule, r, handler, err)
+	case stage == refuseLate && rule.shadow:
+		*d = shadowAllowed(rule, r, s.deny(ctx, rule, r, "", err))
+	default:
+		*d = s.deny(ctx, rule, r, "", err)
+	}
+}
+
+// route canonicalizes r and selects the one rule that applies to it,
+// returning its hit, or the failure to deny r with: a malformed request,
+// an ended check, no rule, more than one, or a guard that found the
+// selection unsafe.
+func (s *Snapshot) route(ctx context.Context, r *Request) (match.Hit, error) {
 	if err := s.canonicalize(r); err != nil {
-		return s.deny(ctx, nil, r, "", err)
+		return match.Hit{}, err
 	}
 	if err := interrupted(ctx, nil); err != nil {
-		return s.deny(ctx, nil, r, "", err)
+		return match.Hit{}, err
 	}
 
 	var buf [2]match.Hit
@@ -68,43 +158,39 @@ func (s *Snapshot) Execute(ctx context.Context, r *Request) (d Decision) {
 	if err == nil && len(hits) == 1 && routed == "" && !s.caseSensitiveUpstreams {
 		var other *Rule
 		if other, err = s.caseGuard(r, hits[0].Index); other != nil {
-			return s.deny(ctx, nil, r, "", NewError(http.StatusBadRequest, ReasonPathCase,
+			return match.Hit{}, NewError(http.StatusBadRequest, ReasonPathCase,
 				fmt.Sprintf("path differs only in letter case from the path of rule %q, which an upstream that ignores case would apply; rule %q matched (set access_rules.case_sensitive_upstreams if no upstream ignores case)",
-					other.ID, s.rules[hits[0].Index].ID), nil))
+					other.ID, s.rules[hits[0].Index].ID), nil)
 		}
 	}
 	switch {
 	case ReasonOf(err, "") == ReasonRouteRuleMismatch:
-		return s.deny(ctx, nil, r, "", err)
+		return match.Hit{}, err
 	case err != nil:
-		return s.deny(ctx, nil, r, "", Internal(ReasonMatchError, "rule matching failed", err))
+		return match.Hit{}, Internal(ReasonMatchError, "rule matching failed", err)
 	case len(hits) == 0:
-		return s.deny(ctx, nil, r, "", s.noMatch(r))
+		return match.Hit{}, s.noMatch(r)
 	case len(hits) > 1:
-		return s.deny(ctx, nil, r, "", Internal(ReasonAmbiguous,
-			fmt.Sprintf("rules %q and %q both match", s.rules[hits[0].Index].ID, s.rules[hits[1].Index].ID), nil))
+		return match.Hit{}, Internal(ReasonAmbiguous,
+			fmt.Sprintf("rules %q and %q both match", s.rules[hits[0].Index].ID, s.rules[hits[1].Index].ID), nil)
 	}
-	rule := s.rules[hits[0].Index]
-	sess := &Session{MatchContext: MatchContext{
-		RegexpCaptureGroups: hits[0].Captures,
-		URL:                 r.URL(),
-		Method:              r.Method,
-		Header:              r.Header,
-	}}
-	if sess.MatchContext.RegexpCaptureGroups == nil {
-		sess.MatchContext.RegexpCaptureGroups = []string{}
-	}
+	return hits[0], nil
+}
 
+// run runs the rule's handlers over sess: authenticators, authorizers,
+// mutators. On failure it returns the handler's name and its error, with
+// the reason of its stage if the handler gave none.
+func (rule *Rule) run(ctx context.Context, r *Request, sess *Session) (string, error) {
 	obs := stepObserver(ctx)
 	if name, err := rule.authenticate(ctx, obs, r, sess); err != nil {
-		return s.failed(ctx, rule, r, name, withReason(err, ReasonAuthnFailed))
+		return name, withReason(err, ReasonAuthnFailed)
 	}
 	for i, a := range rule.authorizers {
 		sctx, done := startStep(ctx, obs, Step{Kind: StepAuthorizer, RuleID: rule.ID, Handler: a.name, Index: i})
 		err := a.h.Authorize(sctx, r, sess)
 		done(err)
 		if err != nil {
-			return s.failed(ctx, rule, r, a.name, withReason(err, ReasonAuthzDenied))
+			return a.name, withReason(err, ReasonAuthzDenied)
 		}
 	}
 	for i, m := range rule.mutators {
@@ -112,24 +198,21 @@ func (s *Snapshot) Execute(ctx context.Context, r *Request) (d Decision) {
 		err := m.h.Mutate(sctx, r, sess)
 		done(err)
 		if err != nil {
-			return s.failed(ctx, rule, r, m.name, withReason(err, ReasonMutationFailed))
+			return m.name, withReason(err, ReasonMutationFailed)
 		}
 	}
-	// A handler may have finished just after the deadline without
-	// noticing it: an allow computed once the budget is spent is not one
-	// we want to give.
-	if err := interrupted(ctx, nil); err != nil {
-		if rule.shadow {
-			return shadowAllowed(rule, r, s.deny(ctx, rule, r, "", err))
-		}
-		return s.deny(ctx, rule, r, "", err)
-	}
-	d = Decision{Allowed: true, RuleID: rule.ID, Subject: sess.Subject, Session: sess, Reason: ReasonAllowed}
-	if rule.shadow {
-		d.Shadow, d.WouldReason = true, ReasonAllowed
-	}
-	return d
+	return "", nil
 }
+
+// sessionBlock is the session of one check with the URL its MatchContext
+// points to, allocated together.
+type sessionBlock struct {
+	Session
+	url url.URL
+}
+
+// sessionPool holds the session blocks of released decisions.
+var sessionPool = sync.Pool{New: func() any { return new(sessionBlock) }}
 
 // canonicalize puts the identity of r in the one form rules are matched
 // against, the same for both front doors, before any rule runs: the host

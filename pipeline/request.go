@@ -115,11 +115,16 @@ type Request struct {
 
 // URL returns the request URL built from the normalised path and the query.
 func (r *Request) URL() *url.URL {
+	u := r.url()
+	return &u
+}
+
+func (r *Request) url() url.URL {
 	p := r.Path
 	if p == "" {
 		p = r.RawPath
 	}
-	return &url.URL{Scheme: r.Scheme, Host: r.Host, Path: p, RawQuery: r.RawQuery}
+	return url.URL{Scheme: r.Scheme, Host: r.Host, Path: p, RawQuery: r.RawQuery}
 }
 
 // Query parses the raw query. It allocates; handlers that need it often

@@ -33,7 +33,23 @@ type Session struct {
 	// Metadata holds fields for Envoy's dynamic_metadata (access logs, rate
 	// limits, RBAC), in addition to rule_id and subject.
 	Metadata map[string]any `json:"-"`
+
+	// vals backs the values of the first headers SetHeader sets, so that
+	// the few headers of a typical rule cost no allocation of their own;
+	// nvals counts the slots used. Each value is handed out as a slice of
+	// capacity one, so Header.Add copies it instead of writing into the
+	// next slot, and a slot is never reused.
+	vals  [sessionVals]string
+	nvals int
+	// made is the header map SetHeader made, which a session reused
+	// after Decision.Release keeps (empty) for the next check.
+	made Header
 }
+
+// sessionVals is how many header values a Session stores inline: enough
+// for the header mutators rules usually have (a subject, a tenant, an
+// email, roles).
+const sessionVals = 4
 
 // MatchContext is the matched request as templates see it.
 type MatchContext struct {
@@ -51,7 +67,19 @@ type MatchContext struct {
 // SetHeader sets an upstream header, replacing an earlier value.
 func (s *Session) SetHeader(key, value string) {
 	if s.Header == nil {
-		s.Header = make(Header, 4)
+		// A map this session made before is reused only while empty: a
+		// handler may have dropped it (Header = nil) after filling it.
+		if len(s.made) != 0 || s.made == nil {
+			s.made = make(Header, 4)
+		}
+		s.Header = s.made
 	}
-	s.Header.Set(key, value)
+	if s.nvals == len(s.vals) {
+		s.Header.Set(key, value)
+		return
+	}
+	n := s.nvals
+	s.vals[n] = value
+	s.nvals++
+	s.Header[lowerASCII(key)] = s.vals[n : n+1 : n+1]
 }

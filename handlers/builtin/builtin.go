@@ -59,7 +59,7 @@ type Deps struct {
 	// IDTokens holds every id_token signer's keys, for signing and for
 	// /.well-known/jwks.json.
 	IDTokens *idtoken.Signers
-	// Introspection caches RFC 7662 answers (keys are salted digests).
+	// Introspection caches RFC 7662 answers.
 	Introspection *introspection.Cache
 	// Sessions caches cookie_session and bearer_token answers.
 	Sessions *session.StoreCache

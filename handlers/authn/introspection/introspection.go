@@ -19,9 +19,9 @@ import (
 )
 
 // Cache holds introspection answers across rules and reloads. Entries are
-// keyed by a salted digest of the token, the introspection URL and every
-// option that shapes the call (GHSA-4mq7-pvjg-xp2r); the checks of the rule
-// at hand run again on every hit.
+// keyed by the token, the introspection URL and every option that shapes
+// the call (GHSA-4mq7-pvjg-xp2r), compared in full on every hit; the checks
+// of the rule at hand run again on every hit.
 type Cache = remotecall.Cache[*result]
 
 // NewCache returns an introspection Cache.
@@ -139,12 +139,17 @@ func (a *Authenticator) Authenticate(ctx context.Context, r *pipeline.Request, s
 	if a.preserveHost {
 		h.String(r.Host)
 	}
-	key := h.Sum()
 	var res *result
 	if a.cache != nil {
-		res, _ = a.cache.Get(key, a.now())
+		res, _ = a.cache.Lookup(h, a.now())
 	}
 	fresh := res == nil
+	var key remotecall.Key
+	if fresh {
+		key = h.Sum()
+	} else {
+		h.Release()
+	}
 	if fresh {
 		// Concurrent checks of one token share one call; each waits at
 		// most until its own deadline.

@@ -143,7 +143,7 @@ func (a *Authenticator) Authenticate(ctx context.Context, r *pipeline.Request, s
 	now := a.now()
 	var key cacheKey
 	if a.tokens != nil {
-		key = cacheKey{cfg: a.cfg, tok: sha256.Sum256([]byte(tok))}
+		key = cacheKey{cfg: &a.cfg, tok: tok}
 		if e := a.tokens.get(&key, now); e != nil {
 			if err := a.checkTimes(&e.times, now); err != nil {
 				return a.fail(err)

@@ -18,9 +18,9 @@ import (
 // uses the same 10s).
 const refreshMargin = 10 * time.Second
 
-// Cache holds issued tokens across rules and reloads. Keys are salted
-// digests of the token URL, scopes, audience, client id and client secret:
-// the secret is never stored in the clear.
+// Cache holds issued tokens across rules and reloads. Keys cover the
+// token URL, scopes, audience, client id and a salted digest of the
+// client secret: the secret is never stored in the clear.
 type Cache = remotecall.Cache[Token]
 
 // NewCache returns a token Cache.
@@ -109,7 +109,7 @@ func New(o Options, client *outbound.Client, cache *Cache) (*Source, error) {
 }
 
 func (s *Source) key(id, secret string) remotecall.Key {
-	return s.keys.NewHasher().String(s.url).String(s.form).String(id).String(secret).Sum()
+	return s.keys.NewHasher().String(s.url).String(s.form).String(id).Secret(secret).Sum()
 }
 
 // Token returns a token for the client id and secret: from the cache, or

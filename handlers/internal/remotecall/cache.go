@@ -5,10 +5,12 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/binary"
-	"hash"
+	"hash/maphash"
 	"sync"
 	"time"
+	"unsafe"
 
+	"github.com/portcullis-authz/portcullis/handlers/internal/cachekey"
 	"github.com/portcullis-authz/portcullis/handlers/internal/cachestats"
 )
 
@@ -27,10 +29,17 @@ type CacheOptions struct {
 	MaxBytes int64
 }
 
-// Key identifies a cache entry. Keys are salted SHA-256 digests, so a cache
-// never holds a token, cookie or secret in the clear, and a heap dump does
-// not allow offline guessing of low-entropy secrets without the salt.
-type Key [sha256.Size]byte
+// Key identifies a cache entry: its key material, the length-prefixed
+// parts given to a Hasher (the credential among them), and a keyed fast
+// hash of it (hash/maphash, with a random seed per Keyer). The hash finds
+// the entry; the material stored in it is compared in constant time on
+// every hit, so a hash collision is a miss, never another credential's
+// answer, and no timing reveals how much of a credential matched. The
+// material is held in the entry, so MaxBytes counts it.
+type Key struct {
+	h   uint64
+	mat string
+}
 
 // Cache is a bounded LRU map with an absolute expiry per entry, shared by
 // the handler instances of every rule (it survives rule reloads, which
@@ -43,8 +52,8 @@ type Cache[V any] struct {
 	*Keyer
 	flight Flight
 	mu     sync.Mutex
-	items  map[Key]*list.Element
-	lru    list.List // front = most recently used
+	items  map[uint64]*list.Element // by Key.h
+	lru    list.List                // front = most recently used
 	bytes  int64
 	o      CacheOptions
 	stats  cachestats.Counters
@@ -65,7 +74,7 @@ func NewCache[V any](o CacheOptions) *Cache[V] {
 	if o.MaxBytes <= 0 {
 		o.MaxBytes = DefaultMaxBytes
 	}
-	return &Cache[V]{Keyer: NewKeyer(), items: make(map[Key]*list.Element), o: o}
+	return &Cache[V]{Keyer: NewKeyer(), items: make(map[uint64]*list.Element), o: o}
 }
 
 // Flight coalesces the calls whose answers go in this cache, with keys
@@ -75,15 +84,29 @@ func (c *Cache[V]) Flight() *Flight { return &c.flight }
 
 // Get returns the entry for k if it has not expired at now.
 func (c *Cache[V]) Get(k Key, now time.Time) (V, bool) {
+	return c.get(k.h, k.mat, now)
+}
+
+// Lookup is Get for the key h would Sum to, without building it: the hit
+// path allocates nothing. h stays usable; the caller still calls Sum
+// (for the key of the call and of Set) or Release.
+func (c *Cache[V]) Lookup(h *Hasher, now time.Time) (V, bool) {
+	return c.get(h.k.sum(h.buf), bytesString(h.buf), now)
+}
+
+func (c *Cache[V]) get(h uint64, mat string, now time.Time) (V, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	el, ok := c.items[k]
-	if !ok {
+	el, ok := c.items[h]
+	var e *entry[V]
+	if ok {
+		e = el.Value.(*entry[V])
+	}
+	if !ok || !cachekey.Equal(e.key.mat, mat) {
 		c.stats.Miss()
 		var zero V
 		return zero, false
 	}
-	e := el.Value.(*entry[V])
 	if !now.Before(e.expires) {
 		c.remove(el)
 		c.stats.Miss()
@@ -95,22 +118,22 @@ func (c *Cache[V]) Get(k Key, now time.Time) (V, bool) {
 	return e.val, true
 }
 
-// Set stores v under k until expires. An entry that expires at or before
-// now, or that alone exceeds MaxBytes, is not stored. Least recently used
-// entries are evicted to stay within both bounds.
+// Set stores v under k until expires, replacing an entry whose key hashes
+// alike. Its cost is the given one (callers pass the size of the remote
+// response) plus the size of the key material. An entry that expires at
+// or before now, or that alone exceeds MaxBytes, is not stored. Least
+// recently used entries are evicted to stay within both bounds.
 func (c *Cache[V]) Set(k Key, v V, cost int64, now, expires time.Time) {
+	cost = max(cost, 0) + int64(len(k.mat))
 	if !now.Before(expires) || cost > c.o.MaxBytes {
 		return
 	}
-	if cost < 0 {
-		cost = 0
-	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if el, ok := c.items[k]; ok {
+	if el, ok := c.items[k.h]; ok {
 		c.remove(el)
 	}
-	c.items[k] = c.lru.PushFront(&entry[V]{key: k, val: v, cost: cost, expires: expires})
+	c.items[k.h] = c.lru.PushFront(&entry[V]{key: k, val: v, cost: cost, expires: expires})
 	c.bytes += cost
 	for len(c.items) > c.o.MaxEntries || c.bytes > c.o.MaxBytes {
 		c.remove(c.lru.Back())
@@ -119,10 +142,11 @@ func (c *Cache[V]) Set(k Key, v V, cost int64, now, expires time.Time) {
 }
 
 // Delete removes k, e.g. after the remote party rejected a cached token.
+// An entry of another key that hashes alike stays.
 func (c *Cache[V]) Delete(k Key) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if el, ok := c.items[k]; ok {
+	if el, ok := c.items[k.h]; ok && cachekey.Equal(el.Value.(*entry[V]).key.mat, k.mat) {
 		c.remove(el)
 	}
 }
@@ -140,69 +164,85 @@ func (c *Cache[V]) Stats() cachestats.Stats { return c.stats.Stats(c.Len()) }
 
 func (c *Cache[V]) remove(el *list.Element) {
 	e := c.lru.Remove(el).(*entry[V])
-	delete(c.items, e.key)
+	delete(c.items, e.key.h)
 	c.bytes -= e.cost
 }
 
-// Keyer makes salted keys. Every Cache has one; code that needs keys
-// without a cache (request de-duplication) makes its own.
+// Keyer makes keys. Every Cache has one; code that needs keys without a
+// cache (request de-duplication) makes its own.
 type Keyer struct {
-	salt [32]byte
+	seed maphash.Seed
+	salt [32]byte // for Secret parts
+	// hash is maphash.Bytes under seed, or a stand-in in tests that force
+	// collisions.
+	hash func(seed maphash.Seed, b []byte) uint64
 	pool sync.Pool
 }
 
-// NewKeyer returns a Keyer with a fresh random salt.
+// NewKeyer returns a Keyer with a fresh random seed.
 func NewKeyer() *Keyer {
-	k := &Keyer{}
+	k := &Keyer{seed: maphash.MakeSeed(), hash: maphash.Bytes}
 	if _, err := rand.Read(k.salt[:]); err != nil {
-		// crypto/rand does not fail on supported platforms; a fixed salt
-		// would only weaken the heap-dump protection, not correctness.
+		// crypto/rand does not fail on supported platforms.
 		panic("remotecall: read random salt: " + err.Error())
 	}
-	k.pool.New = func() any { return &Hasher{h: sha256.New(), k: k} }
+	k.pool.New = func() any { return &Hasher{k: k} }
 	return k
 }
 
-// NewHasher returns a Hasher seeded with the salt. Call Sum exactly once
-// to get the key and release the Hasher.
+func (k *Keyer) sum(b []byte) uint64 { return k.hash(k.seed, b) }
+
+// NewHasher returns an empty Hasher. Call Sum or Release exactly once to
+// release it.
 func (k *Keyer) NewHasher() *Hasher {
 	h := k.pool.Get().(*Hasher)
-	h.h.Reset()
-	h.h.Write(k.salt[:])
+	h.buf = h.buf[:0]
 	return h
 }
 
 // Hasher builds a Key from parts. Each part is length-prefixed, so no two
-// different part lists produce the same input ("a","bc" vs "ab","c").
+// different part lists produce the same key material ("a","bc" vs
+// "ab","c").
 type Hasher struct {
-	h   hash.Hash
 	k   *Keyer
-	n   [8]byte
-	buf []byte // reused so that hashing a string does not allocate
-	out Key
+	buf []byte // the key material, reused between keys
+}
+
+func (h *Hasher) length(n int) {
+	h.buf = binary.BigEndian.AppendUint64(h.buf, uint64(n))
 }
 
 // String adds a part.
 func (h *Hasher) String(s string) *Hasher {
-	binary.BigEndian.PutUint64(h.n[:], uint64(len(s)))
-	h.h.Write(h.n[:])
-	h.buf = append(h.buf[:0], s...)
-	h.h.Write(h.buf)
+	h.length(len(s))
+	h.buf = append(h.buf, s...)
 	return h
 }
 
 // Bytes adds a part.
 func (h *Hasher) Bytes(b []byte) *Hasher {
-	binary.BigEndian.PutUint64(h.n[:], uint64(len(b)))
-	h.h.Write(h.n[:])
-	h.h.Write(b)
+	h.length(len(b))
+	h.buf = append(h.buf, b...)
+	return h
+}
+
+// Secret adds a part that the key material must not hold in the clear
+// (a client secret, which would otherwise stay in the cache for as long
+// as its entry): a SHA-256 digest of it under the Keyer's random salt
+// stands for it. Tokens and other credentials the request carries anyway
+// are added with String, which costs no hash.
+func (h *Hasher) Secret(s string) *Hasher {
+	d := sha256.New()
+	d.Write(h.k.salt[:])
+	d.Write(bytesOf(s))
+	h.length(sha256.Size)
+	h.buf = d.Sum(h.buf)
 	return h
 }
 
 // Strings adds a list as one length-prefixed group of parts.
 func (h *Hasher) Strings(list []string) *Hasher {
-	binary.BigEndian.PutUint64(h.n[:], uint64(len(list)))
-	h.h.Write(h.n[:])
+	h.length(len(list))
 	for _, s := range list {
 		h.String(s)
 	}
@@ -211,11 +251,24 @@ func (h *Hasher) Strings(list []string) *Hasher {
 
 // Sum returns the key and releases the Hasher; it must not be used again.
 func (h *Hasher) Sum() Key {
-	h.h.Sum(h.out[:0])
-	k := h.out
-	if cap(h.buf) > 64<<10 {
-		h.buf = nil // do not pin a buffer grown by one huge part
-	}
-	h.k.pool.Put(h)
+	k := Key{h: h.k.sum(h.buf), mat: string(h.buf)}
+	h.Release()
 	return k
 }
+
+// Release releases the Hasher without making its key, after a hit of
+// Cache.Lookup; it must not be used again.
+func (h *Hasher) Release() {
+	if cap(h.buf) > 64<<10 {
+		h.buf = nil // do not pin a buffer grown by one huge key
+	}
+	h.k.pool.Put(h)
+}
+
+// bytesOf views s as bytes without copying it, for a hash that only
+// reads it.
+func bytesOf(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
+
+// bytesString views b as a string without copying it, for a comparison
+// that does not keep it.
+func bytesString(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }

@@ -14,8 +14,9 @@
 //   - RateLimitHeader and RateLimited: a 429 is passed on with its
 //     rate-limit headers and no other;
 //   - Cache and Keyer: a bounded LRU cache of remote answers, shared by the
-//     rules of a handler, with salted-digest keys so that no credential is
-//     held in the clear;
+//     rules of a handler, found by a keyed fast hash of the key material
+//     and checked by a constant-time comparison of all of it, so that a
+//     collision is a miss;
 //   - Flight and Coalesce: concurrent identical calls share one in-flight
 //     request, each caller still bounded by its own check budget;
 //     DefaultCallTimeout bounds a call whose rule sets no timeout;
@@ -27,8 +28,11 @@
 // Status mapping is otherwise left to each handler: the same failure means
 // different things to a session check and an authorizer.
 //
-// Every call goes through handlers/internal/outbound. No error text, cache
-// key or log line made here holds a credential in the clear.
+// Every call goes through handlers/internal/outbound. No error text or log
+// line made here holds a credential. A cache entry holds the key material
+// it was stored under, to compare it on every hit (the token or cookie a
+// request carried, for one); a part added with Hasher.Secret (a client
+// secret) is held only as a salted digest.
 //
 // remotecall imports pipeline, pipeline/tmpl, handlers/internal/outbound
 // and handlers/internal/breaker.

@@ -26,10 +26,9 @@ const DefaultCallTimeout = 150 * time.Millisecond
 // cache by all the rules of a handler.
 //
 // Keys must cover everything that shapes the call and the reading of its
-// answer (URL, credential, every rule option that changes either), and
-// come from one Keyer per Flight, so that no credential is held in the
-// clear and two calls share an answer only when they would have got the
-// same one.
+// answer (URL, credential, every rule option that changes either): two
+// calls share an answer only when their key material is the same, so
+// only when they would have got the same answer.
 type Flight struct {
 	g       singleflight.Group
 	waiting atomic.Int64
@@ -63,7 +62,7 @@ type flightResult[V any] struct {
 // joins) another one: every caller is bounded by its own budget, never by
 // another's.
 func Coalesce[V any](ctx context.Context, f *Flight, k Key, timeout time.Duration, call func(context.Context) (V, error)) (V, error) {
-	key := string(k[:])
+	key := k.mat
 	own, hasOwn := ctx.Deadline()
 	for {
 		ch := f.g.DoChan(key, func() (any, error) { return runShared(ctx, timeout, call) })

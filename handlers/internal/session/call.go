@@ -145,19 +145,20 @@ func requestPath(r *pipeline.Request) string {
 	return r.RawPath
 }
 
-// key identifies the call in the cache and in flight. It covers everything
-// the session store saw (D-11): the final method and URL and every
-// forwarded header value, credentials included, not just the one cookie
-// or token that made the handler responsible, and the options that read
-// the answer.
-func (c *Call) key(req *http.Request) remotecall.Key {
+// key returns the parts of the key that identifies the call in the cache
+// and in flight, for Cache.Lookup and then Sum or Release. They cover
+// everything the session store saw (D-11): the final method and URL and
+// every forwarded header value, credentials included, not just the one
+// cookie or token that made the handler responsible, and the options that
+// read the answer.
+func (c *Call) key(req *http.Request) *remotecall.Hasher {
 	h := c.keys.NewHasher()
 	h.Bytes(c.config[:]).String(req.Method).String(req.URL.String())
 	for _, name := range c.forward {
 		h.String(name).Strings(req.Header[name])
 	}
 	h.String(req.Header.Get("X-Forwarded-Host"))
-	return h.Sum()
+	return h
 }
 
 // Authenticate asks the session store about r and fills s from its answer.
@@ -166,12 +167,14 @@ func (c *Call) key(req *http.Request) remotecall.Key {
 // bounded by the rule's timeout and by the check's deadline.
 func (c *Call) Authenticate(ctx context.Context, r *pipeline.Request, s *pipeline.Session) error {
 	req := c.request(r)
-	key := c.key(req)
+	h := c.key(req)
 	if c.cache != nil {
-		if body, ok := c.cache.Get(key, c.now()); ok {
+		if body, ok := c.cache.Lookup(h, c.now()); ok {
+			h.Release()
 			return Parse(body, c.o.SubjectFrom, c.o.ExtraFrom, s)
 		}
 	}
+	key := h.Sum()
 	resp, err := remotecall.Coalesce(ctx, c.flight, key, c.timeout, func(ctx context.Context) (*outbound.Response, error) {
 		once := remotecall.Retry{AttemptTimeout: c.timeout}
 		return once.DoWithBreaker(ctx, c.breaker, func(ctx context.Context) (*outbound.Response, error) {

@@ -18,10 +18,11 @@
 // reached in time.
 //
 // With cache.enabled, successful answers are reused for cache.ttl from a
-// bounded cache shared by all rules (NewCache). The key is a salted
-// SHA-256 over the API URL and credentials, the forwarded headers and the
-// session document, minus per-request trace headers (traceparent,
-// x-request-id, ...), which would otherwise make every request a miss.
+// bounded cache shared by all rules (NewCache). The key covers the API
+// URL and credentials, the forwarded headers and the session document,
+// minus per-request trace headers (traceparent, x-request-id, ...), which
+// would otherwise make every request a miss; it is compared in full, in
+// constant time, on every hit.
 //
 // The package owns that mutation only. It imports pipeline,
 // handlers/internal/outbound and handlers/internal/remotecall (retry,

@@ -78,13 +78,15 @@ func New(c Config, client *outbound.Client, cache *Cache) (pipeline.Mutator, err
 func (m *Mutator) Mutate(ctx context.Context, r *pipeline.Request, s *pipeline.Session) error {
 	var key remotecall.Key
 	if m.cache != nil {
-		var err error
-		if key, err = m.cacheKey(r, s); err != nil {
+		h, err := m.cacheKey(r, s)
+		if err != nil {
 			return pipeline.Internal("hydrator_session_unencodable", "the session cannot be encoded as JSON", err)
 		}
-		if raw, ok := m.cache.Get(key, m.now()); ok {
+		if raw, ok := m.cache.Lookup(h, m.now()); ok {
+			h.Release()
 			return apply(raw, s) // checked before it was stored
 		}
+		key = h.Sum()
 	}
 	body, err := document(r, s, false)
 	if err != nil {
@@ -133,13 +135,14 @@ func (m *Mutator) Mutate(ctx context.Context, r *pipeline.Request, s *pipeline.S
 	return nil
 }
 
-// cacheKey covers everything that shapes the call: the URL and
-// credentials, the forwarded headers and query, and the session document,
-// all without per-request trace headers.
-func (m *Mutator) cacheKey(r *pipeline.Request, s *pipeline.Session) (remotecall.Key, error) {
+// cacheKey returns the parts of the call's key, for Cache.Lookup and
+// then Sum or Release. They cover everything that shapes the call: the
+// URL and credentials, the forwarded headers and query, and the session
+// document, all without per-request trace headers.
+func (m *Mutator) cacheKey(r *pipeline.Request, s *pipeline.Session) (*remotecall.Hasher, error) {
 	doc, err := document(r, s, true)
 	if err != nil {
-		return remotecall.Key{}, err
+		return nil, err
 	}
 	h := m.cache.NewHasher()
 	h.String(m.base.String()).String(m.user).String(m.pass).String(r.RawQuery).Bytes(doc)
@@ -149,7 +152,7 @@ func (m *Mutator) cacheKey(r *pipeline.Request, s *pipeline.Session) (remotecall
 			h.String(name).Strings(fw[name])
 		}
 	}
-	return h.Sum(), nil
+	return h, nil
 }
 
 // check accepts exactly one JSON object without duplicate keys (D-17), so
