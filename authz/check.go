@@ -37,6 +37,8 @@ type Checker struct {
 	steps   pipeline.StepObserver   // stepObs composed, nil without any
 
 	tracer trace.Tracer // WithTracer; nil: tracing off
+
+	sampling decisionSampling // WithDecisionSampling
 }
 
 // NewChecker returns a Checker. obs may be nil. Without WithBudget, checks
@@ -84,7 +86,9 @@ func (c *Checker) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.
 		r = &pipeline.Request{}
 	}
 	d := c.final(ctx, r, err)
-	return envoy.ToCheckResponse(&d), nil
+	resp := envoy.ToCheckResponse(&d)
+	d.Release() // resp holds copies of the strings only
+	return resp, nil
 }
 
 // final decides under the check budget, fails closed on a decision that
@@ -125,6 +129,8 @@ func (c *Checker) final(ctx context.Context, r *pipeline.Request, malformed erro
 
 // record writes the decision log line. Credentials never reach it: the
 // line carries ids, the subject, the method, host and path without query.
+// Allowed decisions may be sampled (WithDecisionSampling); denials never
+// are.
 func (c *Checker) record(r *pipeline.Request, d *pipeline.Decision, steps *stepLog, span trace.Span) {
 	if c.obs != nil {
 		c.obs.ObserveDecision(d)
@@ -132,6 +138,11 @@ func (c *Checker) record(r *pipeline.Request, d *pipeline.Decision, steps *stepL
 	lvl := zapcore.InfoLevel
 	if !d.Allowed && pipeline.StatusOf(d.Err) >= 500 {
 		lvl = zapcore.WarnLevel
+	}
+	// Only lines the level lets through are counted, so that sample:N
+	// writes one line in N whatever the level was before.
+	if c.sampling.on && c.log.Core().Enabled(lvl) && c.sampling.skip(d) {
+		return
 	}
 	ce := c.log.Check(lvl, "decision")
 	if ce == nil {
@@ -146,41 +157,42 @@ func (c *Checker) record(r *pipeline.Request, d *pipeline.Decision, steps *stepL
 	if path == "" {
 		path = r.RawPath
 	}
-	fields := []zap.Field{
-		zap.String("decision", decision),
-		zap.String("rule_id", d.RuleID),
-		zap.String("rules_version", d.RulesVersion),
-		zap.String("reason", d.Reason),
-		zap.Int("status", status),
-		zap.Float64("duration_ms", durationMS(d.Duration)),
-		zap.String("request_id", r.ID),
-		zap.String("method", r.Method),
-		zap.String("host", r.Host),
-		zap.String("path", path),
-	}
+	fields := decisionFieldsPool.Get().(*decisionFields)
+	defer fields.release()
+	fields.add(zap.String("decision", decision))
+	fields.add(zap.String("rule_id", d.RuleID))
+	fields.add(zap.String("rules_version", d.RulesVersion))
+	fields.add(zap.String("reason", d.Reason))
+	fields.add(zap.Int("status", status))
+	fields.add(zap.Float64("duration_ms", durationMS(d.Duration)))
+	fields.add(zap.String("request_id", r.ID))
+	fields.add(zap.String("method", r.Method))
+	fields.add(zap.String("host", r.Host))
+	fields.add(zap.String("path", path))
 	if d.Subject != "" {
-		fields = append(fields, zap.String("subject", d.Subject))
+		fields.add(zap.String("subject", d.Subject))
 	}
 	if d.Handler != "" {
-		fields = append(fields, zap.String("handler", d.Handler))
+		fields.add(zap.String("handler", d.Handler))
 	}
 	if d.Shadow {
 		// The rule runs in shadow mode: decision is what happened (allow),
 		// would_* what enforcing it would have answered.
-		fields = append(fields, zap.String("mode", pipeline.ModeShadow),
-			zap.String("would_decision", decisionLabel(!d.WouldDeny())), zap.String("would_reason", d.WouldReason))
+		fields.add(zap.String("mode", pipeline.ModeShadow))
+		fields.add(zap.String("would_decision", decisionLabel(!d.WouldDeny())))
+		fields.add(zap.String("would_reason", d.WouldReason))
 		if d.WouldStatus != 0 {
-			fields = append(fields, zap.Int("would_status", d.WouldStatus))
+			fields.add(zap.Int("would_status", d.WouldStatus))
 		}
 	}
 	if d.Err != nil {
-		fields = append(fields, zap.String("error", d.Err.Error()))
+		fields.add(zap.String("error", d.Err.Error()))
 	}
 	if id := traceID(span); id != "" {
-		fields = append(fields, zap.String("trace_id", id))
+		fields.add(zap.String("trace_id", id))
 	}
 	if steps != nil {
-		fields = append(fields, steps.field())
+		fields.add(steps.field())
 	}
-	ce.Write(fields...)
+	ce.Write(fields.f[:fields.n]...)
 }

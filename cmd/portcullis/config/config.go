@@ -142,6 +142,9 @@ type Errors struct {
 type Log struct {
 	Level  string `json:"level"`
 	Format string `json:"format"`
+	// Decisions says which decisions get a log line: all (default),
+	// denied, or sample:N (see DecisionSampling).
+	Decisions string `json:"decisions"`
 }
 
 // Pipeline returns the part of the config Compile needs.
@@ -185,6 +188,7 @@ func defaults() map[string]any {
 		"errors.handlers.json.enabled":      true,
 		"log.level":                         "info",
 		"log.format":                        "text",
+		"log.decisions":                     "all",
 
 		"access_rules.max_path_length":          pipeline.DefaultMaxPathLength,
 		"access_rules.max_path_segments":        pipeline.DefaultMaxPathSegments,
@@ -336,6 +340,9 @@ func (c *Config) validate() error {
 	case "text", "json", "json_pretty", "console", "gelf":
 	default:
 		errs = append(errs, fmt.Errorf("log.format: unknown format %q", c.Log.Format))
+	}
+	if _, err := c.Log.DecisionSampling(); err != nil {
+		errs = append(errs, err)
 	}
 	errs = append(errs, c.Serve.validateTLS()...)
 	errs = append(errs, c.Tracing.Validate()...)
