@@ -19,8 +19,10 @@ import (
 type Rule struct {
 	// ID is the rule's id.
 	ID string
-	// Spec is the rule as loaded (for listing and explain tools).
-	Spec RuleSpec
+	// Spec is the rule as loaded (for listing and explain tools). It
+	// points into the specs given to Compile, which must not be modified
+	// afterwards: a copy per rule would double what a large rule set keeps.
+	Spec *RuleSpec
 
 	index int
 	// shadow: the rule never denies (RuleSpec.Mode, Config.ShadowRules).
@@ -29,7 +31,10 @@ type Rule struct {
 	// upstream (HeaderSetter), removed when a shadow rule would deny.
 	setsHeaders []string
 
-	pattern        *match.Pattern
+	pattern *match.Pattern
+	// slashGap is pattern's TrailingSlashGap, if any: kept so that a
+	// recompile reusing the pattern warns without recomputing it.
+	slashGap       *match.SlashGap
 	headers        []match.HeaderCond
 	authenticators []authnStep
 	authorizers    []step[Authorizer]
@@ -69,6 +74,8 @@ type Snapshot struct {
 
 	pathLimits             match.PathLimits
 	caseSensitiveUpstreams bool
+	// strategy compiled the rules' patterns (see Recompile).
+	strategy match.Strategy
 }
 
 // Close releases the resources of handlers that hold some (io.Closer),
@@ -90,20 +97,33 @@ func (s *Snapshot) Rules() []*Rule { return s.rules }
 func (s *Snapshot) Rule(id string) *Rule { return s.byID[id] }
 
 // Compile validates and compiles a complete rule set against the global
-// handler config. It reports every problem it finds (errors.Join of
+// handler config. The snapshot refers to specs, which must not be modified
+// afterwards. It reports every problem it finds (errors.Join of
 // *FieldError, each naming source file, rule and field) and returns no
 // snapshot if there is any: a rule set is accepted or rejected whole.
 //
 // A rule's handler config deep-merges over the global one here, once: maps
 // merge key by key, lists and scalars replace. Identical merged configs
-// share one handler instance.
+// share one handler instance, and rules whose handler lists are one shared
+// slice (see ShareHandlers) share their compiled steps too.
 func Compile(specs []RuleSpec, cfg Config, reg *Registry) (*Snapshot, error) {
+	return Recompile(nil, specs, cfg, reg)
+}
+
+// Recompile is Compile for a rule set that replaces prev (nil: none). A
+// rule whose id and match.url are unchanged reuses prev's compiled
+// pattern, which is immutable, so the two snapshots share it: compiling
+// regexps is most of the time and memory of a large rule set, and a
+// one-line change then costs one pattern. Handler instances are never
+// reused, since closing prev releases them.
+func Recompile(prev *Snapshot, specs []RuleSpec, cfg Config, reg *Registry) (*Snapshot, error) {
 	strategy, err := match.ParseStrategy(cfg.MatchingStrategy)
 	if err != nil {
 		return nil, &FieldError{Path: "access_rules.matching_strategy", Err: err}
 	}
-	c := compiler{cfg: &cfg, reg: reg, strategy: strategy, instances: map[string]any{}}
-	s := &Snapshot{byID: make(map[string]*Rule, len(specs)), noMatchStatus: cfg.NoMatchStatus}
+	c := compiler{cfg: &cfg, reg: reg, strategy: strategy, instances: map[string]any{}, chains: map[listKey]*chain{}}
+	urls := compileURLs(prev, strategy, specs)
+	s := &Snapshot{byID: make(map[string]*Rule, len(specs)), noMatchStatus: cfg.NoMatchStatus, strategy: strategy}
 	switch s.noMatchStatus {
 	case 0:
 		s.noMatchStatus = http.StatusNotFound
@@ -117,12 +137,13 @@ func Compile(specs []RuleSpec, cfg Config, reg *Registry) (*Snapshot, error) {
 		MaxSegments: c.limit("access_rules.max_path_segments", cfg.MaxPathSegments, DefaultMaxPathSegments),
 	}
 
-	type seenPattern struct{ where string }
-	patterns := map[string]seenPattern{}
+	// The first rule of each method and pattern; its location is only
+	// written out for a conflict.
+	patterns := map[string]*RuleSpec{}
 	entries := make([]match.Entry, 0, len(specs))
 	for i := range specs {
 		spec := &specs[i]
-		r := c.rule(spec)
+		r := c.rule(spec, urls[i])
 		if r == nil {
 			continue
 		}
@@ -143,10 +164,10 @@ func Compile(specs []RuleSpec, cfg Config, reg *Registry) (*Snapshot, error) {
 			// conflict: Select tells them apart, or reports a tie.
 			key := strings.ToUpper(m) + " " + r.pattern.Canonical() + " " + match.HeadersKey(r.headers) + " " + strconv.Itoa(spec.Priority)
 			if prev, dup := patterns[key]; dup {
-				c.fail(spec.Where(), fmt.Errorf("match %s %s conflicts with %s", strings.ToUpper(m), spec.Match.URL, prev.where))
+				c.fail(spec.Where(), fmt.Errorf("match %s %s conflicts with %s", strings.ToUpper(m), spec.Match.URL, prev.Where()))
 				continue
 			}
-			patterns[key] = seenPattern{spec.Where()}
+			patterns[key] = spec
 		}
 		r.index = len(s.rules)
 		s.byID[r.ID] = r
@@ -197,6 +218,7 @@ type compiler struct {
 	reg       *Registry
 	strategy  match.Strategy
 	instances map[string]any
+	chains    map[listKey]*chain
 	errs      []error
 	warnings  []string
 }
@@ -216,46 +238,57 @@ func (c *compiler) limit(key string, v, def int) int {
 	return v
 }
 
-// rule compiles one spec, recording every error; nil if any.
-func (c *compiler) rule(spec *RuleSpec) *Rule {
-	where := spec.Where()
+// lazyWhere returns spec.Where, computed on first use and then kept: most
+// rules have nothing to report, and the string costs more than the rule.
+func lazyWhere(spec *RuleSpec) func() string {
+	var where string
+	return func() string {
+		if where == "" {
+			where = spec.Where()
+		}
+		return where
+	}
+}
+
+// rule compiles one spec, with its match.url compiled as u, recording
+// every error; nil if any.
+func (c *compiler) rule(spec *RuleSpec, u compiledURL) *Rule {
+	where := lazyWhere(spec)
 	before := len(c.errs)
-	r := &Rule{ID: spec.ID, Spec: *spec}
+	r := &Rule{ID: spec.ID, Spec: spec}
 	if spec.ID == "" {
-		c.fail(where, errors.New("id: must not be empty"))
+		c.fail(where(), errors.New("id: must not be empty"))
 	}
 	switch {
 	case spec.Match == nil:
-		c.fail(where, errors.New("match: must be set"))
+		c.fail(where(), errors.New("match: must be set"))
 	case spec.Match.URL == "":
-		c.fail(where, errors.New("match.url: must not be empty"))
+		c.fail(where(), errors.New("match.url: must not be empty"))
 	default:
-		p, err := match.Compile(c.strategy, spec.Match.URL)
-		if err != nil {
-			c.fail(where+": match.url", err)
+		p := u.pattern
+		if u.err != nil {
+			c.fail(where()+": match.url", u.err)
 		}
-		r.pattern = p
+		r.pattern, r.slashGap = p, u.gap
 		switch {
 		case p == nil:
 		case p.HostError() != nil:
-			c.warnings = append(c.warnings, fmt.Sprintf("%s: match.url never matches: %v", where, p.HostError()))
+			c.warnings = append(c.warnings, fmt.Sprintf("%s: match.url never matches: %v", where(), p.HostError()))
 		case p.Canonical() != spec.Match.URL:
-			c.warnings = append(c.warnings, fmt.Sprintf("%s: match.url is matched as %s (hosts and schemes are compared in canonical form)", where, p.Canonical()))
+			c.warnings = append(c.warnings, fmt.Sprintf("%s: match.url is matched as %s (hosts and schemes are compared in canonical form)", where(), p.Canonical()))
 		}
 		if len(spec.Match.Methods) == 0 {
-			c.warnings = append(c.warnings, where+": match.methods is empty, the rule never matches")
+			c.warnings = append(c.warnings, where()+": match.methods is empty, the rule never matches")
 		}
-		if p != nil {
-			if gap, ok := p.TrailingSlashGap(); ok {
-				c.warnings = append(c.warnings, slashGapWarning(where, spec.Match.URL, gap))
-			}
+		if u.gap != nil {
+			c.warnings = append(c.warnings, slashGapWarning(where(), spec.Match.URL, *u.gap))
 		}
 		if !strings.Contains(spec.Match.URL, "://") {
-			c.warnings = append(c.warnings, where+": match.url has no scheme, the rule never matches")
+			c.warnings = append(c.warnings, where()+": match.url has no scheme, the rule never matches")
 		}
 		hs, err := match.CompileHeaders(c.strategy, spec.Match.Headers)
 		if err != nil {
-			c.fail(where+": match.headers", err)
+			c.fail(where()+": match.headers", err)
 		}
 		r.headers = hs
 	}
@@ -264,65 +297,48 @@ func (c *compiler) rule(spec *RuleSpec) *Rule {
 	case ModeShadow:
 		r.shadow = true
 	default:
-		c.fail(where+": mode", fmt.Errorf("must be %q or %q, not %q", ModeEnforce, ModeShadow, spec.Mode))
+		c.fail(where()+": mode", fmt.Errorf("must be %q or %q, not %q", ModeEnforce, ModeShadow, spec.Mode))
 	}
 	if spec.Upstream != nil && (spec.Upstream.URL != "" || spec.Upstream.StripPath != "" || spec.Upstream.PreserveHost) {
 		if spec.Upstream.URL != "" {
 			if _, err := url.ParseRequestURI(spec.Upstream.URL); err != nil {
-				c.fail(where+": upstream.url", err)
+				c.fail(where()+": upstream.url", err)
 			}
 		}
-		c.warnings = append(c.warnings, where+": upstream is ignored: Envoy routes the request")
+		c.warnings = append(c.warnings, where()+": upstream is ignored: Envoy routes the request")
 	}
 
 	if len(spec.Authenticators) == 0 {
-		c.fail(where, errors.New("authenticators: must not be empty"))
+		c.fail(where(), errors.New("authenticators: must not be empty"))
 	}
-	for i, hs := range spec.Authenticators {
-		if h, ok := c.build(where, KindAuthenticator, "authenticators", i, hs); ok {
-			r.authenticators = append(r.authenticators, authnStep{step[Authenticator]{hs.Handler, h.(Authenticator)}, hs.Fallthrough})
-		}
+	if ch := c.chain(where, KindAuthenticator, "authenticators", spec.Authenticators, nil); ch != nil {
+		r.authenticators = ch.authn
 	}
 
-	authorizers := spec.Authorizers
-	field := "authorizers"
 	switch {
 	case spec.Authorizer != nil && len(spec.Authorizers) > 0:
-		c.fail(where, errors.New("authorizer and authorizers: set one, not both"))
+		c.fail(where(), errors.New("authorizer and authorizers: set one, not both"))
+		c.chain(where, KindAuthorizer, "authorizers", spec.Authorizers, nil) // their own errors too
 	case spec.Authorizer != nil:
-		authorizers, field = []HandlerSpec{*spec.Authorizer}, "authorizer"
-	case len(spec.Authorizers) == 0:
-		c.fail(where, errors.New("authorizer.handler: must not be empty"))
-	}
-	for i, hs := range authorizers {
-		idx := i
-		if field == "authorizer" {
-			idx = -1
+		if ch := c.chain(where, KindAuthorizer, "authorizer", nil, spec.Authorizer); ch != nil {
+			r.authorizers = ch.authz
 		}
-		if h, ok := c.build(where, KindAuthorizer, field, idx, hs); ok {
-			r.authorizers = append(r.authorizers, step[Authorizer]{hs.Handler, h.(Authorizer)})
+	case len(spec.Authorizers) == 0:
+		c.fail(where(), errors.New("authorizer.handler: must not be empty"))
+	default:
+		if ch := c.chain(where, KindAuthorizer, "authorizers", spec.Authorizers, nil); ch != nil {
+			r.authorizers = ch.authz
 		}
 	}
 
 	if len(spec.Mutators) == 0 {
-		c.fail(where, errors.New("mutators: must not be empty"))
+		c.fail(where(), errors.New("mutators: must not be empty"))
 	}
-	for i, hs := range spec.Mutators {
-		if h, ok := c.build(where, KindMutator, "mutators", i, hs); ok {
-			r.mutators = append(r.mutators, step[Mutator]{hs.Handler, h.(Mutator)})
-			if hs, ok := h.(HeaderSetter); ok {
-				for _, name := range hs.UpstreamHeaders() {
-					if name = lowerASCII(name); !slices.Contains(r.setsHeaders, name) {
-						r.setsHeaders = append(r.setsHeaders, name)
-					}
-				}
-			}
-		}
+	if ch := c.chain(where, KindMutator, "mutators", spec.Mutators, nil); ch != nil {
+		r.mutators, r.setsHeaders = ch.mut, ch.sets
 	}
-	for i, hs := range spec.Errors {
-		if h, ok := c.build(where, KindErrorHandler, "errors", i, hs); ok {
-			r.errorHandlers = append(r.errorHandlers, step[ErrorHandler]{hs.Handler, h.(ErrorHandler)})
-		}
+	if ch := c.chain(where, KindErrorHandler, "errors", spec.Errors, nil); ch != nil {
+		r.errorHandlers = ch.errs
 	}
 	if len(c.errs) > before {
 		return nil
@@ -341,11 +357,101 @@ func slashGapWarning(where, url string, gap match.SlashGap) string {
 	return msg + "; write " + gap.Fix + " to cover both"
 }
 
-func (c *compiler) build(where string, k Kind, field string, i int, hs HandlerSpec) (any, bool) {
-	path := fmt.Sprintf("%s: %s[%d] (%s)", where, field, i, hs.Handler)
-	if i < 0 {
-		path = fmt.Sprintf("%s: %s (%s)", where, field, hs.Handler)
+// chain is one handler list of a rule, compiled.
+type chain struct {
+	authn []authnStep
+	authz []step[Authorizer]
+	mut   []step[Mutator]
+	errs  []step[ErrorHandler]
+	// sets lists the request headers the mutators set upstream.
+	sets []string
+	// warnings are the handlers' load warnings, each prefixed with the
+	// field (`mutators[0] (header): ...`) but not the rule.
+	warnings []string
+}
+
+// noHandlers is the chain of an empty list.
+var noHandlers chain
+
+// listKey identifies a rule field's handler list by its backing array:
+// rules sharing one list (ShareHandlers) share its compiled chain.
+type listKey struct {
+	field string
+	first *HandlerSpec
+	n     int
+}
+
+// chain compiles the handler list of a rule's field (or its single
+// handler, for "authorizer"), recording every error with the rule's
+// location; nil if any. Rules whose list is the same slice get the same
+// chain, so 100,000 rules with identical handlers hold one set of steps.
+func (c *compiler) chain(where func() string, k Kind, field string, list []HandlerSpec, single *HandlerSpec) *chain {
+	key := listKey{field: field, n: len(list)}
+	switch {
+	case single != nil:
+		key.first, key.n, list = single, 1, []HandlerSpec{*single}
+	case len(list) > 0:
+		key.first = &list[0]
+	default:
+		return &noHandlers
 	}
+	ch, ok := c.chains[key]
+	if !ok {
+		ch = &chain{}
+		before := len(c.errs)
+		for i, hs := range list {
+			idx := i
+			if single != nil {
+				idx = -1
+			}
+			h, ok := c.build(where, k, field, idx, hs, &ch.warnings)
+			if !ok {
+				continue
+			}
+			switch k {
+			case KindAuthenticator:
+				ch.authn = append(ch.authn, authnStep{step[Authenticator]{hs.Handler, h.(Authenticator)}, hs.Fallthrough})
+			case KindAuthorizer:
+				ch.authz = append(ch.authz, step[Authorizer]{hs.Handler, h.(Authorizer)})
+			case KindMutator:
+				ch.mut = append(ch.mut, step[Mutator]{hs.Handler, h.(Mutator)})
+				if hs, ok := h.(HeaderSetter); ok {
+					for _, name := range hs.UpstreamHeaders() {
+						if name = lowerASCII(name); !slices.Contains(ch.sets, name) {
+							ch.sets = append(ch.sets, name)
+						}
+					}
+				}
+			case KindErrorHandler:
+				ch.errs = append(ch.errs, step[ErrorHandler]{hs.Handler, h.(ErrorHandler)})
+			}
+		}
+		if len(c.errs) > before {
+			// Not kept: every rule with this list reports its errors.
+			return nil
+		}
+		// Shared by rules: nobody may append into another rule's list.
+		ch.authn, ch.authz, ch.mut = slices.Clip(ch.authn), slices.Clip(ch.authz), slices.Clip(ch.mut)
+		ch.errs, ch.sets = slices.Clip(ch.errs), slices.Clip(ch.sets)
+		c.chains[key] = ch
+	}
+	// Asked per rule, not per instance: each rule that uses a shared
+	// instance is named in its own warning.
+	for _, w := range ch.warnings {
+		c.warnings = append(c.warnings, where()+": "+w)
+	}
+	return ch
+}
+
+// build builds one handler of a chain, recording an error with the
+// rule's location; its load warnings go to warnings, prefixed with the
+// field but not the rule.
+func (c *compiler) build(where func() string, k Kind, field string, i int, hs HandlerSpec, warnings *[]string) (any, bool) {
+	rel := fmt.Sprintf("%s[%d] (%s)", field, i, hs.Handler)
+	if i < 0 {
+		rel = fmt.Sprintf("%s (%s)", field, hs.Handler)
+	}
+	path := where() + ": " + rel // once per distinct chain
 	if hs.Handler == "" {
 		c.fail(path, errors.New("handler: must not be empty"))
 		return nil, false
@@ -359,10 +465,8 @@ func (c *compiler) build(where string, k Kind, field string, i int, hs HandlerSp
 		return nil, false
 	}
 	if w, ok := h.(Warner); ok {
-		// Asked per rule, not per instance: each rule that uses a shared
-		// instance is named in its own warning.
 		for _, msg := range w.Warnings() {
-			c.warnings = append(c.warnings, path+": "+msg)
+			*warnings = append(*warnings, rel+": "+msg)
 		}
 	}
 	return h, true

@@ -2,13 +2,19 @@ package rulestore
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"reflect"
 	"regexp"
+	"runtime"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"sigs.k8s.io/yaml"
 
@@ -22,6 +28,10 @@ import (
 // rule's meaning. Every error of every rule is reported (errors.Join of
 // *pipeline.FieldError). An empty file is an error; "[]" is an empty rule
 // list.
+//
+// The rules returned must not be modified: the next decode of a file of
+// the same name reuses those of its parts that did not change, and rules
+// with equal handler lists share one (pipeline.ShareHandlers).
 func DecodeRules(name string, data []byte) ([]pipeline.RuleSpec, error) {
 	specs, err := decodeRules(name, data)
 	if err != nil {
@@ -38,6 +48,9 @@ func DecodeRulesAll(name string, data []byte) ([]pipeline.RuleSpec, error) {
 }
 
 func decodeRules(name string, data []byte) ([]pipeline.RuleSpec, error) {
+	if specs, ok := decodeBlocks(name, data); ok {
+		return specs, nil
+	}
 	js, err := yaml.YAMLToJSON(data)
 	if err != nil {
 		return nil, YAMLError(name, "parse rules", err)
@@ -47,6 +60,168 @@ func decodeRules(name string, data []byte) ([]pipeline.RuleSpec, error) {
 	if t := bytes.TrimSpace(js); len(t) == 0 || bytes.Equal(t, []byte("null")) {
 		return nil, fmt.Errorf("%s: file is empty (write [] for a file without rules)", name)
 	}
+	specs, ok := decodeWhole(name, data, js)
+	if !ok {
+		// Something is wrong: decode again, rule by rule, to report every
+		// problem with its line, rule and key.
+		specs, err = decodeEach(name, data, js)
+	}
+	// Owned here, so equal handler lists can become one.
+	pipeline.ShareHandlers(specs)
+	return specs, err
+}
+
+// decodeWhole is decodeValid for a whole file, which js is the JSON form
+// of, with each rule's line.
+func decodeWhole(name string, data, js []byte) ([]pipeline.RuleSpec, bool) {
+	specs, ok := decodeValid(name, js)
+	if !ok {
+		return nil, false
+	}
+	lines := ruleLines(data, len(specs))
+	for i := range min(len(lines), len(specs)) {
+		specs[i].Line = lines[i]
+	}
+	return specs, true
+}
+
+// Blocks of rules for decodeBlocks: a block starts at a rule whose first
+// line hashes to 0 modulo blockAverage, or after blockMax rules. The
+// boundaries follow the text, not the count, so a rule added or removed
+// moves no other block. Blocks are big enough that starting a parse costs
+// nothing, and small beside the whole file, whose YAML tree is many times
+// the size of the rules and would otherwise be alive at once.
+const (
+	blockAverage = 128
+	blockMax     = 512
+)
+
+// blockStarts returns the index of each block's first rule, and n.
+func blockStarts(data []byte, offsets []int) []int {
+	starts := []int{0}
+	for i := 1; i < len(offsets); i++ {
+		line := data[offsets[i]:]
+		if j := bytes.IndexByte(line, '\n'); j >= 0 {
+			line = line[:j]
+		}
+		h := fnv.New32a()
+		h.Write(line)
+		if h.Sum32()%blockAverage == 0 || i-starts[len(starts)-1] >= blockMax {
+			starts = append(starts, i)
+		}
+	}
+	return append(starts, len(offsets))
+}
+
+// lastDecoded holds, by file name, the blocks of the file last decoded by
+// blocks, under the SHA-256 of their text: a reload reparses only the
+// blocks that changed. A block's rules depend on nothing but its text
+// (decodeBlocks refuses files where they would), and rules are never
+// modified once decoded, so they are reused as they are, with their index
+// and line set anew. Each entry holds no more than the rules the store
+// holds anyway.
+var lastDecoded = struct {
+	sync.Mutex
+	files map[string]map[[sha256.Size]byte][]pipeline.RuleSpec
+}{files: map[string]map[[sha256.Size]byte][]pipeline.RuleSpec{}}
+
+// decodeBlocks decodes a valid rule file written as a block list
+// (blockItems) a block of rules at a time, on every CPU, reusing the
+// unchanged blocks of the file's previous decode. Each block must parse,
+// on its own, into a list of exactly the rules found in it, which it
+// cannot if a multi-line string or an anchor spans blocks; ok is false
+// then, and for anything decodeValid refuses, and the caller decodes the
+// whole file instead.
+func decodeBlocks(name string, data []byte) ([]pipeline.RuleSpec, bool) {
+	offsets, lines, ok := blockItems(data)
+	if !ok {
+		return nil, false
+	}
+	lastDecoded.Lock()
+	prev := lastDecoded.files[name]
+	lastDecoded.Unlock()
+	specs := make([]pipeline.RuleSpec, len(offsets))
+	starts := blockStarts(data, offsets)
+	blocks := len(starts) - 1
+	sums := make([][sha256.Size]byte, blocks)
+	failed := make([]bool, blocks)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), blocks) {
+		wg.Go(func() {
+			for b := int(next.Add(1) - 1); b < blocks; b = int(next.Add(1) - 1) {
+				first, last := starts[b], starts[b+1]
+				end := len(data)
+				if last < len(offsets) {
+					end = offsets[last]
+				}
+				text := data[offsets[first]:end]
+				sums[b] = sha256.Sum256(text)
+				got := prev[sums[b]]
+				if got == nil {
+					js, err := yaml.YAMLToJSON(text)
+					if err != nil {
+						failed[b] = true
+						continue
+					}
+					var ok bool
+					if got, ok = decodeValid(name, js); !ok || len(got) != last-first {
+						failed[b] = true
+						continue
+					}
+				}
+				copy(specs[first:last], got)
+				for i := first; i < last; i++ {
+					specs[i].Index, specs[i].Line = i, lines[i]
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if slices.Contains(failed, true) {
+		return nil, false
+	}
+	// Before the rules are kept: nothing writes to them afterwards.
+	pipeline.ShareHandlers(specs)
+	done := make(map[[sha256.Size]byte][]pipeline.RuleSpec, blocks)
+	for b, sum := range sums {
+		done[sum] = specs[starts[b]:starts[b+1]:starts[b+1]]
+	}
+	lastDecoded.Lock()
+	lastDecoded.files[name] = done
+	lastDecoded.Unlock()
+	return specs, true
+}
+
+// decodeValid decodes a rule list in one strict pass, as valid files are:
+// ok is false at the first thing decodeEach would report (an unknown key,
+// a value of the wrong kind, a bad version) and for a rule without an id
+// (which may be a null item), and decodeEach then decodes the file again.
+// The rules are numbered from 0, without lines.
+func decodeValid(name string, js []byte) ([]pipeline.RuleSpec, bool) {
+	if t := bytes.TrimSpace(js); len(t) == 0 || t[0] != '[' {
+		return nil, false // null decodes into a list without error
+	}
+	dec := json.NewDecoder(bytes.NewReader(js))
+	dec.DisallowUnknownFields()
+	var specs []pipeline.RuleSpec
+	if err := dec.Decode(&specs); err != nil {
+		return nil, false
+	}
+	for i := range specs {
+		s := &specs[i]
+		if s.ID == "" || checkVersion(s.Version) != nil {
+			return nil, false
+		}
+		s.Source, s.Index = name, i
+	}
+	return specs, true
+}
+
+// decodeEach decodes the rules one by one, reporting every problem of
+// every rule (errors.Join of *pipeline.FieldError) and returning the
+// rules that decoded.
+func decodeEach(name string, data, js []byte) ([]pipeline.RuleSpec, error) {
 	var doc any
 	dec := json.NewDecoder(bytes.NewReader(js))
 	dec.UseNumber() // re-encoded below: keep big integers exact

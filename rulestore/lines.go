@@ -1,6 +1,7 @@
 package rulestore
 
 import (
+	"bytes"
 	"strconv"
 
 	yaml3 "go.yaml.in/yaml/v3"
@@ -42,5 +43,61 @@ func LineIndex(data []byte) map[string]int {
 		}
 	}
 	walk(&root, "")
+	return lines
+}
+
+// blockItems finds the items of a file written as a block list at the
+// left margin: its first line that is not blank, a comment or "---"
+// starts "- ", and every item starts on a line beginning "- " (or "-"
+// alone). It returns each such line's byte offset and line number. Lines
+// of that form inside a multi-line string are found too, so callers check
+// the result against a real parse; ok is false for any other layout, and
+// for a file with a second document or a directive after its first item,
+// whose items a parse of the whole file would not all see.
+func blockItems(data []byte) (offsets, lines []int, ok bool) {
+	for i, off, rest := 1, 0, data; len(rest) > 0; i++ {
+		line := rest
+		if j := bytes.IndexByte(rest, '\n'); j >= 0 {
+			line, rest = rest[:j], rest[j+1:]
+		} else {
+			rest = nil
+		}
+		start := off
+		off += len(line) + 1
+		item := len(line) > 0 && line[0] == '-' && (len(line) == 1 || line[1] == ' ' || line[1] == '\t' || line[1] == '\r')
+		if len(lines) == 0 && !item {
+			if t := bytes.TrimSpace(line); len(t) == 0 || t[0] == '#' || bytes.Equal(t, []byte("---")) {
+				continue
+			}
+			return nil, nil, false
+		}
+		if bytes.HasPrefix(line, []byte("---")) || bytes.HasPrefix(line, []byte("...")) || bytes.HasPrefix(line, []byte("%")) {
+			return nil, nil, false
+		}
+		if item {
+			offsets, lines = append(offsets, start), append(lines, i)
+		}
+	}
+	return offsets, lines, len(lines) > 0
+}
+
+// ruleLines returns the line each of the n rules of a rule file starts
+// on, without the cost of LineIndex's paths (a second YAML parse costs as
+// much as the decode). For a block list (blockItems), each rule starts on
+// one of the lines found, and any other line found (in a multi-line
+// string) makes more than n: the count proves the lines. Any other file is
+// parsed with yaml.v3 as LineIndex does. Nil when neither works.
+func ruleLines(data []byte, n int) []int {
+	if _, lines, ok := blockItems(data); ok && len(lines) == n {
+		return lines
+	}
+	var root yaml3.Node
+	if err := yaml3.Unmarshal(data, &root); err != nil || len(root.Content) == 0 || root.Content[0].Kind != yaml3.SequenceNode {
+		return nil
+	}
+	lines := make([]int, 0, n)
+	for _, c := range root.Content[0].Content {
+		lines = append(lines, c.Line)
+	}
 	return lines
 }

@@ -2,6 +2,7 @@ package rulestore
 
 import (
 	"errors"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -62,6 +63,15 @@ func (s *Store) OnChange(f func(*pipeline.Snapshot)) {
 // Apply compiles specs and publishes them if, and only if, the whole set
 // is valid. On error the previous snapshot stays in force and the error
 // (naming file, rule and field) is returned and kept in Status.
+//
+// The compile reuses the patterns of the snapshot in force for rules
+// whose id and match.url did not change (pipeline.Recompile). The new
+// snapshot's warnings are logged once and then dropped from it: a large
+// rule set would otherwise keep megabytes of them. After a publish the
+// memory of the replaced snapshot and of building the new one goes back
+// to the system at once (debug.FreeOSMemory, one collection): the runtime
+// would otherwise keep a load's peak resident until its background
+// scavenger gets to it, and a container is charged for it meanwhile.
 func (s *Store) Apply(specs []pipeline.RuleSpec, version string) error {
 	var snap *pipeline.Snapshot
 	var err error
@@ -69,8 +79,18 @@ func (s *Store) Apply(specs []pipeline.RuleSpec, version string) error {
 		// Every request would be denied: keep what serves instead.
 		err = errors.New("the rule set is empty: no rule would match any request")
 	} else {
-		snap, err = pipeline.Compile(specs, s.cfg, s.reg)
+		snap, err = pipeline.Recompile(s.cur.Load(), specs, s.cfg, s.reg)
 	}
+	if err := s.publish(snap, err, version, len(specs)); err != nil {
+		return err
+	}
+	debug.FreeOSMemory() // not under s.mu: Status stays readable
+	return nil
+}
+
+// publish records the outcome of a compile and, if it succeeded, puts
+// snap in force.
+func (s *Store) publish(snap *pipeline.Snapshot, err error, version string, rules int) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err != nil {
@@ -82,11 +102,12 @@ func (s *Store) Apply(specs []pipeline.RuleSpec, version string) error {
 	for _, w := range snap.Warnings {
 		s.log.Warn(w, zap.String("version", version))
 	}
+	snap.Warnings = nil
 	if old := s.cur.Swap(snap); old != nil {
 		old.Close()
 	}
 	s.status.Reloads++
-	s.status.Version, s.status.Rules, s.status.LoadedAt, s.status.LastError = version, len(specs), time.Now(), ""
+	s.status.Version, s.status.Rules, s.status.LoadedAt, s.status.LastError = version, rules, time.Now(), ""
 	for _, f := range s.onChange {
 		f(snap)
 	}

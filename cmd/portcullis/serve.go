@@ -10,6 +10,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/KimMachineGun/automemlimit/memlimit"
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
@@ -69,17 +70,18 @@ func serve(ctx context.Context, configPath string, drain time.Duration, signals 
 	if err != nil {
 		return fmt.Errorf("log.level: %w", err)
 	}
-	log, err := zcfg.Build()
+	log, stopLog, err := openLogger(zcfg, nil)
 	if err != nil {
 		return fmt.Errorf("log: %w", err)
 	}
-	defer func() { _ = log.Sync() }()
+	defer stopLog() // the last deferred call: writes out every buffered line
 	if rulesFS != nil {
 		log.Info("no --config given: running the embedded quickstart config and demo rules (examples/quickstart)")
 	}
 	for _, w := range warnings {
 		log.Warn(w)
 	}
+	setMemoryLimit(log, memlimit.FromCgroup)
 
 	reg := pipeline.NewRegistry()
 	deps := builtin.NewDeps(log.Named("handlers"))
@@ -125,8 +127,11 @@ func serve(ctx context.Context, configPath string, drain time.Duration, signals 
 		return err
 	}
 	defer stopTracing() // runs after the servers stopped: flushes the last checks' spans
-	checker := authz.NewChecker(store, log.Named("decision"), sm.decisions,
-		append(sm.checkerOptions(), authz.WithBudget(cfg.Serve.CheckTimeout, cfg.Serve.DeadlineMargin), withTracing)...)
+	// loadConfig rejected an invalid log.decisions.
+	sampling, _ := cfg.Log.DecisionSampling()
+	checker := authz.NewChecker(store, log.Named(decisionLogger), sm.decisions,
+		append(sm.checkerOptions(), authz.WithBudget(cfg.Serve.CheckTimeout, cfg.Serve.DeadlineMargin), withTracing,
+			authz.WithDecisionSampling(sampling))...)
 	grpcSrv := authz.NewGRPCServer(checker, log, authz.GRPCOptions{
 		Reflection:           cfg.Serve.GRPC.Reflection,
 		MaxRecvMsgSize:       cfg.Serve.GRPC.MaxRecvMsgSize,

@@ -1,0 +1,148 @@
+package pipeline
+
+import (
+	"encoding/json"
+	"runtime"
+	"sync"
+	"sync/atomic"
+
+	"github.com/portcullis-authz/portcullis/pipeline/match"
+)
+
+// compiledURL is one rule's match.url, compiled.
+type compiledURL struct {
+	pattern *match.Pattern
+	err     error
+	gap     *match.SlashGap
+}
+
+// compileURLs compiles the match.url of every spec that has one. A rule
+// of prev (nil: none) with the same id and URL, compiled under the same
+// strategy, lends its pattern; the others compile on every CPU, since
+// regexp compilation is most of a large rule set's load time and each
+// pattern is independent. The result is in spec order, so errors and
+// warnings come out as the rules read.
+func compileURLs(prev *Snapshot, strategy match.Strategy, specs []RuleSpec) []compiledURL {
+	out := make([]compiledURL, len(specs))
+	todo := make([]int, 0, len(specs))
+	for i := range specs {
+		m := specs[i].Match
+		if m == nil || m.URL == "" {
+			continue
+		}
+		if prev != nil && prev.strategy == strategy {
+			if r := prev.byID[specs[i].ID]; r != nil && r.pattern != nil && r.pattern.String() == m.URL {
+				out[i] = compiledURL{pattern: r.pattern, gap: r.slashGap}
+				continue
+			}
+		}
+		todo = append(todo, i)
+	}
+	// A worker per CPU, but no goroutines for a handful of rules.
+	workers := min(runtime.GOMAXPROCS(0), 1+len(todo)/256)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for {
+				k := int(next.Add(1) - 1)
+				if k >= len(todo) {
+					return
+				}
+				i := todo[k]
+				out[i] = compileURL(strategy, specs[i].Match.URL)
+			}
+		})
+	}
+	wg.Wait()
+	return out
+}
+
+func compileURL(strategy match.Strategy, url string) compiledURL {
+	p, err := match.Compile(strategy, url)
+	u := compiledURL{pattern: p, err: err}
+	if p != nil {
+		if gap, ok := p.TrailingSlashGap(); ok {
+			u.gap = &gap
+		}
+	}
+	return u
+}
+
+// ShareHandlers makes the specs whose handler lists are equal (the same
+// handlers with the same config, compared in JSON form) use one shared
+// list, so that 100,000 rules written with the same handlers hold one
+// copy of their config rather than 100,000, and Compile builds their
+// steps once. Call it on specs the caller owns, before anything else
+// holds them; the shared lists must not be modified afterwards.
+func ShareHandlers(specs []RuleSpec) {
+	sh := sharer{lists: map[string][]HandlerSpec{}, singles: map[string]*HandlerSpec{},
+		seenLists: map[listKey][]HandlerSpec{}, seenSingles: map[*HandlerSpec]*HandlerSpec{}}
+	for i := range specs {
+		s := &specs[i]
+		s.Authenticators = sh.list("authenticators", s.Authenticators)
+		s.Authorizers = sh.list("authorizers", s.Authorizers)
+		s.Mutators = sh.list("mutators", s.Mutators)
+		s.Errors = sh.list("errors", s.Errors)
+		if s.Authorizer != nil {
+			s.Authorizer = sh.single(s.Authorizer)
+		}
+	}
+}
+
+type sharer struct {
+	lists   map[string][]HandlerSpec
+	singles map[string]*HandlerSpec
+	// seenLists and seenSingles map lists and authorizers met before, by
+	// address, to their shared form: specs shared once (a reload reusing
+	// decoded rules) are not encoded again.
+	seenLists   map[listKey][]HandlerSpec
+	seenSingles map[*HandlerSpec]*HandlerSpec
+}
+
+// key is the JSON form of v under field: encoding/json sorts map keys, so
+// equal configs have equal keys. ok is false for a config JSON cannot
+// encode, which is then not shared (Compile reports it).
+func (sh *sharer) key(field string, v any) (string, bool) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return "", false
+	}
+	return field + " " + string(b), true
+}
+
+func (sh *sharer) list(field string, l []HandlerSpec) []HandlerSpec {
+	if len(l) == 0 {
+		return l
+	}
+	seen := listKey{field, &l[0], len(l)}
+	if shared, ok := sh.seenLists[seen]; ok {
+		return shared
+	}
+	shared := l
+	if k, ok := sh.key(field, l); ok {
+		if s, ok := sh.lists[k]; ok {
+			shared = s
+		} else {
+			sh.lists[k] = l
+		}
+	}
+	sh.seenLists[seen] = shared
+	return shared
+}
+
+func (sh *sharer) single(h *HandlerSpec) *HandlerSpec {
+	if shared, ok := sh.seenSingles[h]; ok {
+		return shared
+	}
+	shared := h
+	if k, ok := sh.key("authorizer", h); ok {
+		if s, ok := sh.singles[k]; ok {
+			shared = s
+		} else {
+			sh.singles[k] = h
+		}
+	}
+	sh.seenSingles[h] = shared
+	return shared
+}
