@@ -60,8 +60,15 @@ func TestRejectedReloadLogsOneLine(t *testing.T) {
 			defer func() { cancel(); wg.Wait() }()
 			<-watching
 
+			// Replace the file in one step: os.WriteFile truncates first,
+			// and a read in between would be rejected as an empty file,
+			// a line of its own.
 			bad := "- id: a\n  mach: {}\n- id: b\n  version: '42'\n"
-			if err := os.WriteFile(rules, []byte(bad), 0o644); err != nil {
+			tmp := filepath.Join(dir, "rules.yaml.tmp")
+			if err := os.WriteFile(tmp, []byte(bad), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Rename(tmp, rules); err != nil {
 				t.Fatal(err)
 			}
 			select {
