@@ -56,48 +56,73 @@ func visitAll(entries []pathEntry, rest string, visit func(entry int) bool) bool
 	return true
 }
 
-// pathIndexBuilder collects the entries of one pathIndex.
+// pathIndexBuilder collects the entries of one pathIndex. A rule set
+// often has a directory per rule ("/svc-00042/"), so it keeps no slice
+// per directory: every entry goes into one list, and build sorts them
+// into place by directory, in the order the directories came.
 type pathIndexBuilder struct {
-	root  []pathEntry
-	dirs  map[string][]pathEntry
-	order []string // dirs in the order they came, for a stable layout
-	depth int
-	n     int
+	root []pathEntry
+	// dirs maps a directory to its number (in start) until build turns
+	// each value into the directory's span: the map becomes the index's.
+	dirs   map[string]pathSpan
+	under  []dirEntry // entries with a directory, as they came
+	counts []uint32   // entries per directory number
+	depth  int
+}
+
+// dirEntry is an entry and the number of its directory.
+type dirEntry struct {
+	pathEntry
+	dir uint32
 }
 
 // insert adds entry under its literal path prefix lit.
 func (b *pathIndexBuilder) insert(lit string, entry int) {
 	cut := strings.LastIndexByte(lit, '/') + 1
 	e := pathEntry{tail: lit[cut:], entry: entry}
-	b.n++
 	if cut == 0 {
 		b.root = append(b.root, e)
 		return
 	}
 	dir := lit[:cut]
-	if b.dirs == nil {
-		b.dirs = make(map[string][]pathEntry)
-	}
-	if _, ok := b.dirs[dir]; !ok {
-		b.order = append(b.order, dir)
+	sp, ok := b.dirs[dir]
+	if !ok {
+		if b.dirs == nil {
+			b.dirs = make(map[string]pathSpan)
+		}
+		sp.start = uint32(len(b.counts))
+		b.dirs[dir] = sp
+		b.counts = append(b.counts, 0)
 		b.depth = max(b.depth, strings.Count(dir, "/"))
 	}
-	b.dirs[dir] = append(b.dirs[dir], e)
+	b.counts[sp.start]++
+	b.under = append(b.under, dirEntry{pathEntry: e, dir: sp.start})
 }
 
-// build lays the entries out in one slice.
+// build lays the entries out in one slice, grouped by directory (a
+// counting sort, stable within a directory).
 func (b *pathIndexBuilder) build() *pathIndex {
-	x := &pathIndex{
-		root:    b.root,
-		dirs:    make(map[string]pathSpan, len(b.order)),
-		entries: make([]pathEntry, 0, b.n-len(b.root)),
-		depth:   b.depth,
+	// counts becomes each directory's first slot, then, as entries are
+	// placed, its end.
+	next := uint32(0)
+	for d, n := range b.counts {
+		b.counts[d], next = next, next+n
 	}
-	for _, dir := range b.order {
-		start := len(x.entries)
-		x.entries = append(x.entries, b.dirs[dir]...)
-		x.dirs[dir] = pathSpan{start: uint32(start), end: uint32(len(x.entries))}
+	entries := make([]pathEntry, len(b.under))
+	for _, e := range b.under {
+		entries[b.counts[e.dir]] = e.pathEntry
+		b.counts[e.dir]++
 	}
+	for dir, sp := range b.dirs {
+		d := sp.start
+		sp.start, sp.end = 0, b.counts[d]
+		if d > 0 {
+			sp.start = b.counts[d-1]
+		}
+		b.dirs[dir] = sp
+	}
+	x := &pathIndex{root: b.root, dirs: b.dirs, entries: entries, depth: b.depth}
+	*b = pathIndexBuilder{}
 	return x
 }
 

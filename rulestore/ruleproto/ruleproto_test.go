@@ -10,6 +10,10 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/portcullis-authz/portcullis/handlers/authn/anonymous"
+	"github.com/portcullis-authz/portcullis/handlers/authz/allow"
+	errjson "github.com/portcullis-authz/portcullis/handlers/errors/json"
+	mutnoop "github.com/portcullis-authz/portcullis/handlers/mutate/noop"
 	"github.com/portcullis-authz/portcullis/pipeline"
 	rulesv1 "github.com/portcullis-authz/portcullis/proto/portcullis/rules/v1"
 	"github.com/portcullis-authz/portcullis/rulestore"
@@ -127,5 +131,54 @@ func TestSortSpecsRestoresFileOrder(t *testing.T) {
 	}
 	if got := strings.Join(ids, ","); got != "a0,a1,b0,b1" {
 		t.Fatalf("order %s", got)
+	}
+}
+
+// A set received as resources gets what a decoded file gets: file order,
+// and rules with equal handler lists hold one shared list, which the
+// compiler turns into one set of steps (pipeline.Compile keys its chains
+// by the list).
+func TestPrepareSetSharesEqualHandlerLists(t *testing.T) {
+	spec := func(id string, index int, tag string) pipeline.RuleSpec {
+		return pipeline.RuleSpec{ID: id, Source: "rules.yaml", Index: index,
+			Match:          &pipeline.MatchSpec{URL: "https://api.test/" + id, Methods: []string{"GET"}},
+			Authenticators: []pipeline.HandlerSpec{{Handler: "anonymous"}},
+			Authorizer:     &pipeline.HandlerSpec{Handler: "allow"},
+			Mutators:       []pipeline.HandlerSpec{{Handler: "noop", Config: map[string]any{"tag": tag}}},
+		}
+	}
+	sent := []pipeline.RuleSpec{spec("c", 2, "y"), spec("a", 0, "x"), spec("b", 1, "x")}
+	specs := make([]pipeline.RuleSpec, len(sent))
+	for i := range sent {
+		specs[i] = roundTrip(t, &sent[i])
+	}
+	ruleproto.PrepareSet(specs)
+	if specs[0].ID != "a" || specs[1].ID != "b" || specs[2].ID != "c" {
+		t.Fatalf("not in file order: %s %s %s", specs[0].ID, specs[1].ID, specs[2].ID)
+	}
+	a, b, c := specs[0], specs[1], specs[2]
+	if &a.Authenticators[0] != &c.Authenticators[0] || a.Authorizer != c.Authorizer || &a.Mutators[0] != &b.Mutators[0] {
+		t.Error("equal handler lists were not shared")
+	}
+	if &a.Mutators[0] == &c.Mutators[0] {
+		t.Error("different mutator configs were shared")
+	}
+
+	reg := pipeline.NewRegistry()
+	pipeline.RegisterAuthenticator(reg, "anonymous", anonymous.New)
+	pipeline.RegisterAuthorizer(reg, "allow", allow.New)
+	type tagged struct {
+		Tag string `json:"tag"`
+	}
+	pipeline.RegisterMutator(reg, "noop", func(tagged) (pipeline.Mutator, error) { return mutnoop.New(mutnoop.Config{}) })
+	pipeline.RegisterErrorHandler(reg, "json", errjson.New)
+	on := map[string]pipeline.HandlerConfig{"anonymous": {Enabled: true}, "allow": {Enabled: true}, "noop": {Enabled: true}, "json": {Enabled: true}}
+	snap, err := pipeline.Compile(specs, pipeline.Config{Authenticators: on, Authorizers: on, Mutators: on, ErrorHandlers: on}, reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer snap.Close()
+	if len(snap.Rules()) != 3 {
+		t.Fatalf("%d rules compiled, want 3", len(snap.Rules()))
 	}
 }

@@ -278,7 +278,7 @@ func decode(resp *discoveryv3.DiscoveryResponse) ([]pipeline.RuleSpec, error) {
 		}
 		specs = append(specs, ruleproto.ToSpec(&r))
 	}
-	ruleproto.SortSpecs(specs)
+	ruleproto.PrepareSet(specs)
 	return specs, errors.Join(errs...)
 }
 
