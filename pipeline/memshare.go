@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"encoding/json"
+	"fmt"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -58,9 +59,18 @@ func compileURLs(prev *Snapshot, strategy match.Strategy, specs []RuleSpec) []co
 	return out
 }
 
-func compileURL(strategy match.Strategy, url string) compiledURL {
+func compileURL(strategy match.Strategy, url string) (u compiledURL) {
+	// A matching library that panics on some pattern must cost that rule,
+	// not the process: this runs on a worker goroutine, where nothing else
+	// would recover it, during a reload that must leave the old rules in
+	// force.
+	defer func() {
+		if r := recover(); r != nil {
+			u = compiledURL{err: fmt.Errorf("pattern %q cannot be compiled: the matching library failed on it", url)}
+		}
+	}()
 	p, err := match.Compile(strategy, url)
-	u := compiledURL{pattern: p, err: err}
+	u = compiledURL{pattern: p, err: err}
 	if p != nil {
 		if gap, ok := p.TrailingSlashGap(); ok {
 			u.gap = &gap
