@@ -2,11 +2,15 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
 	"math"
+	"net"
+	"net/http"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -19,6 +23,8 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/portcullis-authz/portcullis/authz"
 )
 
 const (
@@ -56,25 +62,32 @@ type sample struct {
 	lat     []time.Duration
 }
 
-// run validates c, connects, sends Checks from c.Concurrency workers until
-// c.Duration has passed or ctx is done, and returns what happened.
+// outcome is how one call ended: allowed when both keys are empty, else
+// denied or failed under that key of report.Denied or report.Errors.
+type outcome struct{ denied, failed string }
+
+// target is the server under load: each worker gets its own call function
+// from caller.
+type target interface {
+	caller() func(context.Context) outcome
+	close()
+}
+
+// run validates c, connects, sends Checks (or decision API calls, with
+// c.HTTP) from c.Concurrency workers until c.Duration has passed or ctx is
+// done, and returns what happened.
 func run(ctx context.Context, c config) (*report, error) {
 	addr, err := c.validate(ctx)
 	if err != nil {
 		return nil, err
 	}
-	// passthrough: the validated address is dialled as is, never
-	// re-resolved.
-	conn, err := grpc.NewClient("passthrough:///"+addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
+	var t target
+	if c.HTTP {
+		t = newHTTPTarget(addr, &c)
+	} else if t, err = dialGRPC(ctx, addr, &c); err != nil {
 		return nil, err
 	}
-	defer conn.Close()
-	if err := waitReady(ctx, conn); err != nil {
-		return nil, fmt.Errorf("connect %s: %w", addr, err)
-	}
-	client := authv3.NewAuthorizationClient(conn)
-	req := checkRequest(&c)
+	defer t.close()
 
 	stop, cancel := context.WithTimeout(ctx, c.Duration)
 	defer cancel()
@@ -85,15 +98,15 @@ func run(ctx context.Context, c config) (*report, error) {
 	for i := range samples {
 		s := &samples[i]
 		s.denied, s.errors = map[string]int{}, map[string]int{}
+		call := t.caller()
 		wg.Go(func() {
-			req := proto.Clone(req).(*authv3.CheckRequest)
 			for next() {
-				call, done := context.WithTimeout(context.WithoutCancel(stop), callTimeout)
+				ctx, done := context.WithTimeout(context.WithoutCancel(stop), callTimeout)
 				t0 := time.Now()
-				resp, err := client.Check(call, req)
+				o := call(ctx)
 				s.lat = append(s.lat, time.Since(t0))
 				done()
-				s.add(resp, err)
+				s.add(o)
 			}
 		})
 	}
@@ -114,17 +127,118 @@ func run(ctx context.Context, c config) (*report, error) {
 	return rep, nil
 }
 
-func (s *sample) add(resp *authv3.CheckResponse, err error) {
+func (s *sample) add(o outcome) {
 	switch {
-	case err != nil:
-		s.errors[status.Code(err).String()]++
-	case resp.GetStatus().GetCode() == int32(code.Code_OK):
-		s.allowed++
+	case o.failed != "":
+		s.errors[o.failed]++
+	case o.denied != "":
+		s.denied[o.denied]++
 	default:
-		k := fmt.Sprintf("%s/%d", code.Code(resp.GetStatus().GetCode()), resp.GetDeniedResponse().GetStatus().GetCode())
-		s.denied[k]++
+		s.allowed++
 	}
 }
+
+// grpcTarget sends ext_authz Checks on one connection.
+type grpcTarget struct {
+	conn   *grpc.ClientConn
+	client authv3.AuthorizationClient
+	req    *authv3.CheckRequest
+}
+
+func dialGRPC(ctx context.Context, addr string, c *config) (*grpcTarget, error) {
+	// passthrough: the validated address is dialled as is, never
+	// re-resolved.
+	conn, err := grpc.NewClient("passthrough:///"+addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return nil, err
+	}
+	if err := waitReady(ctx, conn); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("connect %s: %w", addr, err)
+	}
+	return &grpcTarget{conn: conn, client: authv3.NewAuthorizationClient(conn), req: checkRequest(c)}, nil
+}
+
+func (t *grpcTarget) caller() func(context.Context) outcome {
+	req := proto.Clone(t.req).(*authv3.CheckRequest)
+	return func(ctx context.Context) outcome {
+		resp, err := t.client.Check(ctx, req)
+		switch {
+		case err != nil:
+			return outcome{failed: status.Code(err).String()}
+		case resp.GetStatus().GetCode() == int32(code.Code_OK):
+			return outcome{}
+		default:
+			return outcome{denied: fmt.Sprintf("%s/%d", code.Code(resp.GetStatus().GetCode()), resp.GetDeniedResponse().GetStatus().GetCode())}
+		}
+	}
+}
+
+func (t *grpcTarget) close() { t.conn.Close() }
+
+// httpTarget calls the HTTP decision API over keep-alive HTTP/1.1
+// connections, one per worker at most.
+type httpTarget struct {
+	tr     *http.Transport
+	client *http.Client
+	url    string
+	host   string
+	method string
+	header http.Header
+}
+
+func newHTTPTarget(addr string, c *config) *httpTarget {
+	// No Proxy: the loopback address checked by validate is the one
+	// dialled, whatever HTTP_PROXY says.
+	tr := &http.Transport{
+		DialContext:         (&net.Dialer{Timeout: connectTimeout}).DialContext,
+		MaxIdleConns:        c.Concurrency,
+		MaxIdleConnsPerHost: c.Concurrency,
+		MaxConnsPerHost:     c.Concurrency,
+		DisableCompression:  true,
+	}
+	t := &httpTarget{
+		tr: tr,
+		client: &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error {
+			return http.ErrUseLastResponse // a redirect is the decision, not a hop to follow
+		}},
+		url:    "http://" + addr + authz.DecisionsPath + c.Path,
+		host:   c.Host,
+		method: c.Method,
+		header: http.Header{},
+	}
+	for _, kv := range c.Headers {
+		t.header.Add(kv[0], kv[1])
+	}
+	return t
+}
+
+func (t *httpTarget) caller() func(context.Context) outcome {
+	header := t.header.Clone()
+	return func(ctx context.Context) outcome {
+		req, err := http.NewRequestWithContext(ctx, t.method, t.url, nil)
+		if err != nil {
+			return outcome{failed: "bad request"}
+		}
+		req.Host, req.Header = t.host, header
+		resp, err := t.client.Do(req)
+		if err != nil {
+			if errors.Is(err, context.DeadlineExceeded) {
+				return outcome{failed: "timeout"}
+			}
+			return outcome{failed: "connection"}
+		}
+		// Read to the end, so the connection is kept for the next call.
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return outcome{denied: "HTTP " + strconv.Itoa(resp.StatusCode)}
+		}
+		return outcome{}
+	}
+}
+
+func (t *httpTarget) close() { t.tr.CloseIdleConnections() }
 
 // waitReady connects conn and waits until it is ready.
 func waitReady(ctx context.Context, conn *grpc.ClientConn) error {
@@ -202,7 +316,10 @@ func (r *report) print(w io.Writer) {
 	if c.RPS > 0 {
 		rate = fmt.Sprint(c.RPS, "/s")
 	}
-	if c.Raw {
+	switch {
+	case c.HTTP:
+		form = "HTTP decision API"
+	case c.Raw:
 		form = "header_map"
 	}
 	fmt.Fprintf(w, "target      %s  %s %s%s  (%s, %d headers)\n", c.Addr, c.Method, c.Host, c.Path, form, len(c.Headers))

@@ -1,14 +1,17 @@
 // Command portcullis-load sends ext_authz CheckRequests to a Portcullis
-// gRPC server on this machine for a fixed time and reports throughput,
-// outcomes and latency:
+// gRPC server on this machine (or, with -http, calls its HTTP decision
+// API) for a fixed time and reports throughput, outcomes and latency:
 //
 //	go run ./cmd/portcullis-load -duration 10s -host demo -path /public/x
 //
 // `portcullis-load compare -scenario jwt` instead runs Portcullis (with the
 // scenario's rules, at the default log level) and a built-in no-op
-// ext_authz server as child processes, loads each in interleaved rounds,
-// and reports throughput, latency and each server's own CPU time per
-// request, as a table or with -json.
+// ext_authz server (for http-api, the decision API and a no-op HTTP/1.1
+// server) as child processes, loads each in interleaved rounds, and
+// reports throughput, latency, start time, memory and each server's own
+// CPU time per request, as a table or with -json. -stream-workers sets
+// Portcullis's serve.grpc.num_stream_workers and -cpuprofile writes a CPU
+// profile of the Portcullis server.
 //
 // It only ever targets loopback addresses (127.0.0.0/8, ::1, localhost):
 // it is a benchmarking aid, not a way to put load on someone else's
@@ -43,6 +46,9 @@ type config struct {
 	Path        string
 	Headers     headerFlag
 	Raw         bool // header_map (encode_raw_headers) instead of the headers map
+	// HTTP calls the HTTP decision API (method addr/decisions<path>)
+	// instead of gRPC Check.
+	HTTP bool
 }
 
 // headerFlag collects repeated -header k=v flags in order.
@@ -93,6 +99,7 @@ func main() {
 	fs.StringVar(&c.Path, "path", "/public/x", "path and query of the checked request")
 	fs.Var(&c.Headers, "header", "request header name=value (repeatable)")
 	fs.BoolVar(&c.Raw, "raw", false, "send headers as header_map (Envoy's encode_raw_headers form)")
+	fs.BoolVar(&c.HTTP, "http", false, "call the HTTP decision API (addr is the API listener; the request goes to /decisions<path>)")
 	_ = fs.Parse(os.Args[1:])
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)

@@ -5,8 +5,11 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -179,6 +182,64 @@ func TestLoadRefusesBadFlags(t *testing.T) {
 			tt.edit(&c)
 			if _, err := run(context.Background(), c); err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("err = %v, want one naming %s", err, tt.want)
+			}
+		})
+	}
+}
+
+// TestLoadHTTPMode calls a decision API stand-in over keep-alive
+// connections: each call is GET /decisions<path> with the Host and
+// headers asked for, 200 counts as allowed and any other status as a
+// denial under "HTTP <status>".
+func TestLoadHTTPMode(t *testing.T) {
+	var mu sync.Mutex
+	seen := map[string]int{} // "host path header" → calls
+	conns := map[string]bool{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		seen[r.Host+" "+r.RequestURI+" "+r.Header.Get("X-Tenant")]++
+		conns[r.RemoteAddr] = true
+		mu.Unlock()
+		if r.URL.Path != "/decisions/public/x" {
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		_, _ = w.Write([]byte("body the client must read"))
+	}))
+	defer srv.Close()
+	tests := []struct {
+		path    string
+		allowed bool
+	}{
+		{"/public/x", true},
+		{"/private/x", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.path, func(t *testing.T) {
+			mu.Lock()
+			clear(seen)
+			clear(conns)
+			mu.Unlock()
+			c := config{Addr: srv.Listener.Addr().String(), Duration: 200 * time.Millisecond, Concurrency: 3, HTTP: true,
+				Method: "GET", Host: "demo", Path: tt.path, Headers: headerFlag{{"x-tenant", "acme"}}}
+			rep, err := run(context.Background(), c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rep.Total() == 0 || len(rep.Errors) != 0 {
+				t.Fatalf("total %d, errors %v", rep.Total(), rep.Errors)
+			}
+			if tt.allowed && rep.Allowed != rep.Total() || !tt.allowed && rep.Denied["HTTP 401"] != rep.Total() {
+				t.Fatalf("allowed %d of %d, denied %v", rep.Allowed, rep.Total(), rep.Denied)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if want := "demo /decisions" + tt.path + " acme"; seen[want] != rep.Total() || len(seen) != 1 {
+				t.Fatalf("server saw %v, want %d × %q", seen, rep.Total(), want)
+			}
+			// Keep-alive: connections are reused, at most one per worker.
+			if len(conns) > c.Concurrency {
+				t.Fatalf("%d connections for %d workers", len(conns), c.Concurrency)
 			}
 		})
 	}

@@ -1,22 +1,17 @@
 package main
 
 import (
-	"bufio"
 	"context"
-	"crypto"
-	"crypto/rand"
-	"crypto/rsa"
-	"crypto/sha256"
-	"encoding/base64"
-	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
-	"math/big"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
+	"runtime/pprof"
+	"strconv"
 	"time"
 
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
@@ -33,10 +28,38 @@ import (
 )
 
 // serveArg is the hidden first argument with which compare re-executes
-// this binary as a server child: `portcullis-load __serve noop|portcullis
-// <scenario> <dir>`. Running servers as children lets compare read each
-// server's own CPU time, apart from the load generator's.
+// this binary as a server child:
+//
+//	portcullis-load __serve noop|portcullis <scenario> <dir> [-stream-workers N] [-cpuprofile FILE] [-check-timeout D]
+//
+// Running servers as children lets compare read each server's own CPU
+// time, apart from the load generator's.
 const serveArg = "__serve"
+
+// childOptions are the Portcullis child's settings, from compare's flags.
+type childOptions struct {
+	// StreamWorkers is serve.grpc.num_stream_workers; negative keeps the
+	// configuration's default.
+	StreamWorkers int
+	// CPUProfile, when set, is the file the child writes a CPU profile of
+	// its serving to, from readiness to shutdown.
+	CPUProfile string
+	// CheckTimeout, when set, replaces serve.check_timeout: tests under
+	// -race on a busy machine must not see a check end for lack of time.
+	CheckTimeout time.Duration
+}
+
+// args is o as the child's command-line flags.
+func (o childOptions) args() []string {
+	args := []string{"-stream-workers", strconv.Itoa(o.StreamWorkers)}
+	if o.CPUProfile != "" {
+		args = append(args, "-cpuprofile", o.CPUProfile)
+	}
+	if o.CheckTimeout > 0 {
+		args = append(args, "-check-timeout", o.CheckTimeout.String())
+	}
+	return args
+}
 
 // noopServer answers every Check with OK and nothing else: the floor an
 // ext_authz server built from the same protos cannot go below.
@@ -48,97 +71,43 @@ func (noopServer) Check(context.Context, *authv3.CheckRequest) (*authv3.CheckRes
 	return &authv3.CheckResponse{Status: &status.Status{}}, nil
 }
 
-// scenario is one named comparison: the rules Portcullis serves and the
-// request the load generator sends.
-type scenario struct {
-	Name  string
-	About string
-	rules func(dir string) string // rules YAML; dir holds the JWKS
-	path  string
-	// jwt: send a bearer token signed by the key in dir.
-	jwt bool
-}
-
-const scenarioConfig = `
-log: {level: info}
-authenticators: {anonymous: {enabled: true}, jwt: {enabled: true}}
-authorizers: {allow: {enabled: true}}
-mutators: {header: {enabled: true}}
-`
-
-func anonymousRules(n int) string {
-	var b strings.Builder
-	for i := range n {
-		fmt.Fprintf(&b, `- id: r%05d
-  match: {url: "<http|https>://demo/svc-%05d/<.*>", methods: [GET]}
-  authenticators: [{handler: anonymous}]
-  authorizer: {handler: allow}
-  mutators: [{handler: header, config: {headers: {X-User: "{{ print .Subject }}"}}}]
-`, i, i)
-	}
-	return b.String()
-}
-
-var scenarios = []scenario{
-	{Name: "anonymous", About: "anonymous → allow → header {{ print .Subject }}", path: "/svc-00000/x",
-		rules: func(string) string { return anonymousRules(1) }},
-	{Name: "jwt", About: "jwt (RS256, cached, JWKS file) → allow → header {{ print .Extra.tenant }}", path: "/orders/42", jwt: true,
-		rules: func(dir string) string {
-			return `- id: orders
-  match: {url: "<http|https>://demo/orders/<[0-9]+>", methods: [GET]}
-  authenticators: [{handler: jwt, config: {jwks_urls: ["file://` + filepath.Join(dir, "jwks.json") + `"], trusted_issuers: [https://idp.test], target_audience: [api://gw]}}]
-  authorizer: {handler: allow}
-  mutators: [{handler: header, config: {headers: {X-User: "{{ print .Subject }}", X-Tenant: "{{ print .Extra.tenant }}"}}}]
-`
-		}},
-	{Name: "rules-10", About: "anonymous → allow → header, 10 rules, the 6th matches", path: "/svc-00005/x",
-		rules: func(string) string { return anonymousRules(10) }},
-	{Name: "rules-1000", About: "anonymous → allow → header, 1,000 rules, the 501st matches", path: "/svc-00500/x",
-		rules: func(string) string { return anonymousRules(1000) }},
-}
-
-func findScenario(name string) (scenario, error) {
-	var names []string
-	for _, s := range scenarios {
-		if s.Name == name {
-			return s, nil
-		}
-		names = append(names, s.Name)
-	}
-	return scenario{}, fmt.Errorf("scenario %q: want one of %s", name, strings.Join(names, ", "))
-}
-
-// serveChild is the child process: it serves kind on a loopback port,
-// writes the address as the first line of stdout, and stops when stdin
-// closes (the parent ended or died).
-func serveChild(args []string) error {
-	if len(args) != 3 {
-		return errors.New("usage: __serve noop|portcullis <scenario> <dir>")
+// serveChild is the child process: it serves kind on a loopback port once
+// it is ready (Portcullis: its rules applied), writes the address as the
+// first line of stdout, and stops when stdin closes (the parent ended or
+// died).
+func serveChild(args []string) (err error) {
+	if len(args) < 3 {
+		return errors.New("usage: __serve noop|portcullis <scenario> <dir> [-stream-workers N] [-cpuprofile FILE]")
 	}
 	kind, name, dir := args[0], args[1], args[2]
-	var srv interface {
-		Serve(context.Context, net.Listener) error
+	o := childOptions{StreamWorkers: -1}
+	fs := flag.NewFlagSet(serveArg, flag.ContinueOnError)
+	fs.IntVar(&o.StreamWorkers, "stream-workers", o.StreamWorkers, "serve.grpc.num_stream_workers (negative: the default)")
+	fs.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile to this file")
+	fs.DurationVar(&o.CheckTimeout, "check-timeout", 0, "serve.check_timeout (0: the default)")
+	if err := fs.Parse(args[3:]); err != nil {
+		return err
 	}
-	switch kind {
-	case "noop":
-		srv = grpcServe{grpc.NewServer()}
-		authv3.RegisterAuthorizationServer(srv.(grpcServe).s, noopServer{})
-	case "portcullis":
-		sc, err := findScenario(name)
-		if err != nil {
-			return err
-		}
-		g, err := portcullisServer(sc, dir)
-		if err != nil {
-			return err
-		}
-		srv = g
-	default:
-		return fmt.Errorf("server kind %q: want noop or portcullis", kind)
+	sc, err := findScenario(name)
+	if err != nil {
+		return err
 	}
+	srv, err := newServer(kind, sc, dir, o)
+	if err != nil {
+		return err
+	}
+	defer srv.close()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return err
+	}
+	if o.CPUProfile != "" {
+		stop, err := startCPUProfile(o.CPUProfile)
+		if err != nil {
+			lis.Close()
+			return err
+		}
+		defer func() { err = errors.Join(err, stop()) }()
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() {
@@ -146,86 +115,143 @@ func serveChild(args []string) error {
 		cancel()
 	}()
 	fmt.Println(lis.Addr().String())
-	return srv.Serve(ctx, lis)
+	return srv.serve(ctx, lis)
 }
 
-// grpcServe adapts a *grpc.Server to Serve(ctx, lis).
-type grpcServe struct{ s *grpc.Server }
-
-func (g grpcServe) Serve(ctx context.Context, lis net.Listener) error {
-	go func() {
-		<-ctx.Done()
-		g.s.Stop()
-	}()
-	return g.s.Serve(lis)
+// startCPUProfile starts writing a CPU profile to path and returns the
+// function that ends it.
+func startCPUProfile(path string) (stop func() error, err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("cpuprofile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("cpuprofile: %w", err)
+	}
+	return func() error {
+		pprof.StopCPUProfile()
+		if err := f.Close(); err != nil {
+			return fmt.Errorf("cpuprofile: %w", err)
+		}
+		return nil
+	}, nil
 }
 
-// portcullisServer builds the real gRPC server with sc's rules and a
-// decision logger at info, Portcullis's default level, encoding JSON lines
-// as the service does (to io.Discard, so the terminal is not the cost).
-func portcullisServer(sc scenario, dir string) (*authz.GRPCServer, error) {
-	deps := builtin.NewDeps(nil)
+// server is one child's server: serve blocks until ctx is done, close
+// releases what building it started.
+type server struct {
+	serve func(ctx context.Context, lis net.Listener) error
+	close func()
+}
+
+// newServer builds kind (noop or portcullis) for sc: a gRPC ext_authz
+// server, or for an http scenario an HTTP/1.1 server.
+func newServer(kind string, sc scenario, dir string, o childOptions) (*server, error) {
+	switch {
+	case kind == "noop" && sc.http:
+		ok := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) })
+		return &server{serve: func(ctx context.Context, lis net.Listener) error {
+			return authz.ServeHTTP(ctx, lis, ok, zap.NewNop())
+		}, close: func() {}}, nil
+	case kind == "noop":
+		g := grpc.NewServer()
+		authv3.RegisterAuthorizationServer(g, noopServer{})
+		return &server{serve: grpcServe(g), close: func() {}}, nil
+	case kind == "portcullis":
+		return portcullisServer(sc, dir, o)
+	}
+	return nil, fmt.Errorf("server kind %q: want noop or portcullis", kind)
+}
+
+// grpcServe serves g on lis until ctx is done.
+func grpcServe(g *grpc.Server) func(context.Context, net.Listener) error {
+	return func(ctx context.Context, lis net.Listener) error {
+		go func() {
+			<-ctx.Done()
+			g.Stop()
+		}()
+		return g.Serve(lis)
+	}
+}
+
+// portcullisServer builds Portcullis's gRPC server or HTTP API as the
+// service does (cmd/portcullis serve), from the service's configuration
+// defaults, with sc's rules and a decision logger at info, the default
+// level, encoding JSON lines as the service does (to io.Discard, so the
+// terminal is not the cost).
+func portcullisServer(sc scenario, dir string, o childOptions) (*server, error) {
+	log := zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()), zapcore.AddSync(io.Discard), zapcore.InfoLevel))
+	deps := builtin.NewDeps(log)
+	store, cfg, err := portcullisStore(dir, deps, log)
+	if err != nil {
+		deps.Close()
+		return nil, err
+	}
+	timeout := cfg.Serve.CheckTimeout
+	if o.CheckTimeout > 0 {
+		timeout = o.CheckTimeout
+	}
+	checker := authz.NewChecker(store, log.Named("decision"), nil, authz.WithBudget(timeout, cfg.Serve.DeadlineMargin))
+	if sc.http {
+		fwd, err := authz.NewForwardedTrust(cfg.Serve.API.Forwarded.TrustedProxies, cfg.Serve.API.Forwarded.Headers)
+		if err != nil {
+			deps.Close()
+			return nil, err
+		}
+		api := authz.NewAPIHandler(store, nil, authz.APIOptions{PublicJWKS: deps.PublicJWKS,
+			Decisions: checker.Decisions(authz.DecisionsOptions{Forwarded: fwd})})
+		return &server{serve: func(ctx context.Context, lis net.Listener) error {
+			return authz.ServeHTTP(ctx, lis, api, log)
+		}, close: deps.Close}, nil
+	}
+	g := cfg.Serve.GRPC
+	g.NumStreamWorkers = streamWorkers(cfg, o)
+	srv := authz.NewGRPCServer(checker, log, authz.GRPCOptions{
+		Reflection:           g.Reflection,
+		MaxRecvMsgSize:       g.MaxRecvMsgSize,
+		MaxConcurrentStreams: g.MaxConcurrentStreams,
+		NumStreamWorkers:     g.NumStreamWorkers,
+		StopTimeout:          time.Second,
+	})
+	srv.SetServing(true)
+	return &server{serve: srv.Serve, close: deps.Close}, nil
+}
+
+// streamWorkers is the num_stream_workers the Portcullis child runs with.
+func streamWorkers(cfg *svcconfig.Config, o childOptions) uint32 {
+	if o.StreamWorkers >= 0 {
+		return uint32(o.StreamWorkers)
+	}
+	return cfg.Serve.GRPC.NumStreamWorkers
+}
+
+// serviceConfig is the service configuration every scenario runs with.
+func serviceConfig() (*svcconfig.Config, error) {
+	cfg, _, err := svcconfig.Load("compare.yaml", []byte(scenarioConfig), nil)
+	return cfg, err
+}
+
+// portcullisStore loads the rules prepare wrote to dir into a rule store
+// built with the shipped handlers.
+func portcullisStore(dir string, deps *builtin.Deps, log *zap.Logger) (*rulestore.Store, *svcconfig.Config, error) {
+	cfg, err := serviceConfig()
+	if err != nil {
+		return nil, nil, err
+	}
 	reg := pipeline.NewRegistry()
 	builtin.Register(reg, deps)
-	cfg, _, err := svcconfig.Load("compare.yaml", []byte(scenarioConfig), nil)
+	data, err := os.ReadFile(filepath.Join(dir, rulesFile))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	specs, err := rulestore.DecodeRules("rules.yaml", []byte(sc.rules(dir)))
+	specs, err := rulestore.DecodeRules(rulesFile, data)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	log := zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()), zapcore.AddSync(io.Discard), zapcore.InfoLevel))
-	store := rulestore.NewStore(cfg.Pipeline(), reg, log)
+	store := rulestore.NewStore(cfg.Pipeline(), reg, log.Named("rules"))
 	if err := store.Apply(specs, "v1"); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	checker := authz.NewChecker(store, log, nil)
-	srv := authz.NewGRPCServer(checker, log, authz.GRPCOptions{StopTimeout: time.Second})
-	srv.SetServing(true)
-	return srv, nil
-}
-
-// writeKeys writes an RS256 JWKS to dir/jwks.json and returns a token it
-// verifies, valid for a day, with a tenant claim.
-func writeKeys(dir string) (string, error) {
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		return "", err
-	}
-	enc := base64.RawURLEncoding
-	jwks, err := json.Marshal(map[string]any{"keys": []map[string]string{{
-		"kty": "RSA", "kid": "k1", "alg": "RS256", "use": "sig",
-		"n": enc.EncodeToString(key.N.Bytes()), "e": enc.EncodeToString(big.NewInt(int64(key.E)).Bytes()),
-	}}})
-	if err != nil {
-		return "", err
-	}
-	if err := os.WriteFile(filepath.Join(dir, "jwks.json"), jwks, 0o600); err != nil {
-		return "", err
-	}
-	now := time.Now()
-	claims, err := json.Marshal(map[string]any{
-		"iss": "https://idp.test", "aud": "api://gw", "sub": "alice", "tenant": "acme",
-		"iat": now.Unix(), "exp": now.Add(24 * time.Hour).Unix(),
-	})
-	if err != nil {
-		return "", err
-	}
-	signed := enc.EncodeToString([]byte(`{"alg":"RS256","typ":"JWT","kid":"k1"}`)) + "." + enc.EncodeToString(claims)
-	sum := sha256.Sum256([]byte(signed))
-	sig, err := rsa.SignPKCS1v15(nil, key, crypto.SHA256, sum[:])
-	if err != nil {
-		return "", err
-	}
-	return signed + "." + enc.EncodeToString(sig), nil
-}
-
-// readAddr reads the child's first stdout line.
-func readAddr(r io.Reader) (string, error) {
-	line, err := bufio.NewReader(r).ReadString('\n')
-	if err != nil {
-		return "", fmt.Errorf("server child did not report its address: %w", err)
-	}
-	return strings.TrimSpace(line), nil
+	return store, cfg, nil
 }
