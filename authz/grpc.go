@@ -36,7 +36,9 @@ type GRPCOptions struct {
 	MaxConcurrentStreams uint32
 	// NumStreamWorkers, when set, serves calls on that many long-lived
 	// goroutines instead of one new goroutine per call, which saves the
-	// stack growth each new goroutine pays.
+	// stack growth each new goroutine pays. A call that finds no worker
+	// idle still gets a new goroutine, so the pool should cover the
+	// calls in flight, not the CPUs.
 	NumStreamWorkers uint32
 	// DrainDelay is how long the server reports NOT_SERVING before it stops
 	// accepting checks, so Envoy's health checker moves traffic away first.

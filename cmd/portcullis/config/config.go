@@ -101,8 +101,12 @@ type GRPCListener struct {
 	// MaxConcurrentStreams caps in-flight checks per connection (0: gRPC's
 	// default).
 	MaxConcurrentStreams uint32 `json:"max_concurrent_streams"`
-	// NumStreamWorkers serves calls on a fixed pool of goroutines (0:
-	// gRPC's default, a goroutine per call).
+	// NumStreamWorkers serves calls on a pool of long-lived goroutines
+	// (0: gRPC's default, a goroutine per call). The default, 64, covers
+	// the checks one instance has in flight: a call finding no idle
+	// worker still gets a goroutine of its own, and a fresh goroutine
+	// grows its stack on every check (about 12 % of CPU, measured with
+	// portcullis-load compare; 2 % with the pool).
 	NumStreamWorkers uint32 `json:"num_stream_workers"`
 }
 
@@ -173,7 +177,7 @@ func defaults() map[string]any {
 		"serve.grpc.reflection":             true,
 		"serve.grpc.max_recv_msg_size":      0,
 		"serve.grpc.max_concurrent_streams": 0,
-		"serve.grpc.num_stream_workers":     0,
+		"serve.grpc.num_stream_workers":     64,
 		"serve.api.host":                    "",
 		"serve.api.port":                    4456,
 		"serve.metrics.host":                "127.0.0.1",
