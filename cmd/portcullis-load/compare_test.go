@@ -22,16 +22,16 @@ func TestCompareReportIsWellFormed(t *testing.T) {
 		scenario string
 		protocol string
 		extra    []string // more flags
-		workers  uint32
+		workers  int      // -1: the configuration's default
 	}{
-		{scenario: "anonymous", protocol: "grpc"},
+		{scenario: "anonymous", protocol: "grpc", workers: -1},
 		{scenario: "anonymous", protocol: "grpc", extra: []string{"-stream-workers", "3"}, workers: 3},
-		{scenario: "jwt", protocol: "grpc"},
-		{scenario: "id-token", protocol: "grpc"},
-		{scenario: "rules-10", protocol: "grpc"},
-		{scenario: "rules-1000", protocol: "grpc"},
-		{scenario: "rules-100", protocol: "grpc"},
-		{scenario: "http-api", protocol: "http"},
+		{scenario: "jwt", protocol: "grpc", workers: -1},
+		{scenario: "id-token", protocol: "grpc", workers: -1},
+		{scenario: "rules-10", protocol: "grpc", workers: -1},
+		{scenario: "rules-1000", protocol: "grpc", workers: -1},
+		{scenario: "rules-100", protocol: "grpc", workers: -1},
+		{scenario: "http-api", protocol: "http", workers: 0}, // no gRPC server: no workers
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(append([]string{tt.scenario}, tt.extra...), " "), func(t *testing.T) {
@@ -45,6 +45,14 @@ func TestCompareReportIsWellFormed(t *testing.T) {
 			// must be allowed here.
 			c.CheckTimeout = time.Minute
 			var out bytes.Buffer
+			workers := uint32(tt.workers)
+			if tt.workers < 0 {
+				cfg, err := serviceConfig()
+				if err != nil {
+					t.Fatal(err)
+				}
+				workers = cfg.Serve.GRPC.NumStreamWorkers
+			}
 			if err := runCompare(context.Background(), c, &out); err != nil {
 				t.Fatal(err)
 			}
@@ -56,7 +64,7 @@ func TestCompareReportIsWellFormed(t *testing.T) {
 				t.Fatalf("report is not the documented JSON: %v\n%s", err, out.String())
 			}
 			if rep.Scenario != tt.scenario || rep.Protocol != tt.protocol || rep.Rounds != 2 || rep.Concurrency != 2 ||
-				rep.Duration != "150ms" || rep.StreamWorkers != tt.workers || rep.CPUs < 1 || rep.LoadAverage == "" || len(rep.Servers) != 2 {
+				rep.Duration != "150ms" || rep.StreamWorkers != workers || rep.CPUs < 1 || rep.LoadAverage == "" || len(rep.Servers) != 2 {
 				t.Fatalf("report header: %+v", rep)
 			}
 			if rep.About == "" {
