@@ -12,7 +12,8 @@ import (
 
 // A compiled template renders the forms rules actually use — text around
 // .Subject, .Extra.a[.b…], .MatchContext.Header.Get "x" and printIndex of
-// the capture groups, bare or under print — straight from a
+// the capture groups, bare or under print, and jsonQuote of .Subject or
+// .Extra.a[.b…] — straight from a
 // *pipeline.Session, without text/template's reflection. It never guesses:
 // when a value is of a type whose printing it does not reproduce exactly,
 // or text/template would fail, it reports !ok and Execute falls back to
@@ -25,6 +26,7 @@ type part struct {
 	// kind says which action this is; kindText for a text node.
 	kind  partKind
 	print bool     // under print: nil renders "", not "<no value>"
+	quote bool     // under jsonQuote: the value as JSON, for kindSubject and kindExtra
 	path  []string // the keys under .Extra, for kindExtra
 	arg   string   // the header name, for kindHeader
 	index int      // the printIndex index, for kindCapture
@@ -76,6 +78,10 @@ func compileAction(pipe *parse.PipeNode) (part, bool) {
 		case id.Ident == "print" && len(args) == 2:
 			p, ok := compileField(args[1])
 			p.print = true
+			return p, ok
+		case id.Ident == "jsonQuote" && len(args) == 2:
+			p, ok := compileField(args[1])
+			p.quote = true
 			return p, ok
 		case id.Ident == "printIndex" && len(args) == 3:
 			f, ok := args[1].(*parse.FieldNode)
@@ -154,8 +160,31 @@ func (c compiled) execute(s *pipeline.Session) (string, bool) {
 	return string(o.buf), true
 }
 
+// executeJSON renders c over s into o for JSON.Execute, recording the
+// bytes of text parts as template text, exactly as output.Write does for
+// text/template's Writes of text nodes, or reports !ok (o then holds a
+// partial rendering) when text/template must.
+func (c compiled) executeJSON(o *output, s *pipeline.Session) bool {
+	for i := range c {
+		v, ok := c[i].render(s)
+		if !ok || len(v) > MaxOutputBytes-len(o.buf) {
+			return false // text/template renders it or reports the error
+		}
+		// An empty text part writes nothing: a zero-length span would
+		// count as template text for spans.touches.
+		if c[i].kind == kindText && len(v) > 0 {
+			o.lit = o.lit.add(len(o.buf), len(o.buf)+len(v))
+		}
+		o.buf = append(o.buf, v...)
+	}
+	return true
+}
+
 // render returns the output of p.
 func (p *part) render(s *pipeline.Session) (string, bool) {
+	if p.quote {
+		return p.renderQuoted(s)
+	}
 	switch p.kind {
 	case kindText:
 		return p.text, true
@@ -169,15 +198,9 @@ func (p *part) render(s *pipeline.Session) (string, bool) {
 		}
 		return "", true
 	}
-	var v any = s.Extra
-	for _, k := range p.path {
-		m, ok := v.(map[string]any)
-		if !ok {
-			// A nil or non-map value in the middle of the chain is an
-			// error (or a method call) for text/template.
-			return "", false
-		}
-		v = m[k]
+	v, ok := p.extra(s)
+	if !ok {
+		return "", false
 	}
 	if v == nil { // missing key or null claim
 		if p.print {
@@ -186,6 +209,41 @@ func (p *part) render(s *pipeline.Session) (string, bool) {
 		return "<no value>", true
 	}
 	return formatValue(v)
+}
+
+// extra returns the value at p.path under .Extra: nil for a missing key
+// (missingkey=zero gives a map[string]any's zero element), !ok where
+// text/template would fail or call a method.
+func (p *part) extra(s *pipeline.Session) (any, bool) {
+	var v any = s.Extra
+	for _, k := range p.path {
+		m, ok := v.(map[string]any)
+		if !ok {
+			// A nil or non-map value in the middle of the chain is an
+			// error (or a method call) for text/template.
+			return nil, false
+		}
+		v = m[k]
+	}
+	return v, true
+}
+
+// renderQuoted is jsonQuote of .Subject or .Extra.a[.b…]: the same
+// json.Marshal of the same value. A value json.Marshal refuses reports
+// !ok, so that text/template reports the error as it always has.
+func (p *part) renderQuoted(s *pipeline.Session) (string, bool) {
+	var v any = s.Subject
+	if p.kind == kindExtra {
+		var ok bool
+		if v, ok = p.extra(s); !ok {
+			return "", false
+		}
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return "", false
+	}
+	return string(b), true
 }
 
 // formatValue is fmt's %v for the value types claims decode to, which is

@@ -1,7 +1,9 @@
 package tmpl
 
 import (
+	"bytes"
 	"encoding/json"
+	"fmt"
 	"math"
 	"strings"
 	"testing"
@@ -17,11 +19,12 @@ var compiledForms = []string{
 	"{{ printIndex .MatchContext.RegexpCaptureGroups 0 }}", "{{ printIndex .MatchContext.RegexpCaptureGroups 5 }}",
 	"{{ printIndex .MatchContext.RegexpCaptureGroups -1 }}",
 	"t={{ print .Extra.x }};s={{ .Subject }}!", "{{ .Extra.x }}{{ .Extra.a.b }}",
+	"{{ jsonQuote .Subject }}", "{{ jsonQuote .Extra.x }}", "{{ jsonQuote .Extra.a.b }}", `{"e":{{ jsonQuote .Extra.x }}}`,
 }
 
 // fallbackForms are templates text/template renders alone.
 var fallbackForms = []string{
-	"{{ .Extra }}", "{{ upper .Subject }}", "{{ .Subject | print }}", `{{ print .Subject "x" }}`,
+	"{{ .Extra }}", "{{ upper .Subject }}", "{{ jsonQuote .Extra }}", `{{ jsonQuote .MatchContext.Header }}`, "{{ .Subject | print }}", `{{ print .Subject "x" }}`,
 	"{{ $x := .Subject }}{{ $x }}", "{{ if .Extra.x }}y{{ end }}", "{{ .MatchContext.Method }}",
 	`{{ define "t" }}x{{ end }}{{ .Subject }}`, "{{ printIndex .Extra.l 0 }}", "{{/* c */}}",
 }
@@ -174,4 +177,114 @@ func validHeader(h string) bool {
 		}
 	}
 	return true
+}
+
+// compiledJSONForms are JSON templates (claims, payloads) that must take
+// the compiled path.
+var compiledJSONForms = []string{
+	`{"aud": ["api://orders"], "tenant": "{{ print .Extra.x }}"}`,
+	`{"sub":"{{ .Subject }}","x":"{{ .Extra.x }}"}`, `{"n":{{ print .Extra.x }}}`, `{"n":{{ .Extra.a.b }}}`,
+	`{"h":"{{ .MatchContext.Header.Get "X-Foo" }}","c":["{{ printIndex .MatchContext.RegexpCaptureGroups 0 }}"]}`,
+	`{"a":{"b":"{{ print .Extra.a.b }}"},"s":"{{- .Subject -}}"}`, ` {"static": true} `,
+	`[{{ print .Extra.x }}, "{{ .Subject }}"]`, `{"x":"{{ .Extra.x }}"}{{ .Subject }}`,
+	`{"aud":"svc-a","email":{{ jsonQuote .Extra.x }},"sub":{{ jsonQuote .Subject }},"n":{{ jsonQuote .Extra.a.b }}}`,
+}
+
+// jsonInjections are values that try to change a JSON template's
+// structure, besides diffValues.
+var jsonInjections = []any{
+	`a","admin":true,"x":"`, `1,"admin":true`, `"}`, `{"a":1}`, `[1,2]`, `1`, `x\`, `"`, `,"sub":"x"`,
+}
+
+// TestCompiledJSONMatchesTextTemplate requires JSON.Execute's compiled
+// path to give what text/template's rendering and the same checks give,
+// byte for byte and error for error, including the outputs the checks
+// refuse (a value that adds a member or breaks the JSON).
+func TestCompiledJSONMatchesTextTemplate(t *testing.T) {
+	var sessions []*pipeline.Session
+	sessions = append(sessions, &pipeline.Session{})
+	for _, v := range append(append([]any{}, diffValues...), jsonInjections...) {
+		sessions = append(sessions,
+			diffSession(map[string]any{"x": v, "a": map[string]any{"b": v}}),
+			diffSession(map[string]any{"a": v}),
+		)
+		if s, ok := v.(string); ok {
+			sub := diffSession(map[string]any{"x": "acme"})
+			sub.Subject = s
+			sub.MatchContext.Header["x-foo"] = []string{s}
+			sub.MatchContext.RegexpCaptureGroups = []string{s}
+			sessions = append(sessions, sub)
+		}
+	}
+	for _, text := range compiledJSONForms {
+		j, err := ParseJSON("j", text)
+		if err != nil {
+			t.Fatalf("%q: %v", text, err)
+		}
+		if j.t.fast == nil {
+			t.Fatalf("%q: not compiled", text)
+		}
+		for i, s := range sessions {
+			assertJSONSameAsTextTemplate(t, j, s, i)
+		}
+	}
+}
+
+// assertJSONSameAsTextTemplate compares JSON.Execute with the same
+// template forced onto text/template.
+func assertJSONSameAsTextTemplate(t *testing.T, j *JSON, s *pipeline.Session, i int) {
+	t.Helper()
+	got, gotErr := j.Execute(s)
+	slowT := *j.t
+	slowT.fast = nil
+	want, wantErr := (&JSON{t: &slowT, text: j.text}).Execute(s)
+	if fmt.Sprint(gotErr) != fmt.Sprint(wantErr) {
+		t.Fatalf("%q session %d: error %v, text/template error %v", j.Source(), i, gotErr, wantErr)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("%q session %d: got %q, text/template %q", j.Source(), i, got, want)
+	}
+}
+
+// TestCompiledJSONOutputLimit: a JSON output over MaxOutputBytes fails
+// as it does in text/template.
+func TestCompiledJSONOutputLimit(t *testing.T) {
+	j, err := ParseJSON("l", `{"x":"{{ .Extra.x }}"}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []int{MaxOutputBytes - 8, MaxOutputBytes - 7, MaxOutputBytes} {
+		assertJSONSameAsTextTemplate(t, j, diffSession(map[string]any{"x": strings.Repeat("x", n)}), n)
+	}
+}
+
+// FuzzCompiledJSONMatchesTextTemplate renders the compiled JSON forms over
+// fuzzed subjects, header values and claim values of every JSON shape.
+func FuzzCompiledJSONMatchesTextTemplate(f *testing.F) {
+	f.Add("alice", `a","admin":true,"x":"`, `{"b":"x"}`)
+	f.Add(`"}`, `1,"admin":true`, `null`)
+	f.Add("\xff", "\u2028", `[1,"a",{"k":2}]`)
+	var forms []*JSON
+	for _, text := range compiledJSONForms {
+		j, err := ParseJSON("z", text)
+		if err != nil {
+			f.Fatal(err)
+		}
+		forms = append(forms, j)
+	}
+	f.Fuzz(func(t *testing.T, subject, str, raw string) {
+		var decoded any
+		if json.Unmarshal([]byte(raw), &decoded) != nil {
+			decoded = raw
+		}
+		for _, x := range []any{str, decoded} {
+			s := diffSession(map[string]any{"x": x, "a": map[string]any{"b": decoded}})
+			s.Subject = subject
+			s.MatchContext.Header["x-foo"] = []string{str}
+			s.MatchContext.RegexpCaptureGroups = []string{str}
+			for _, j := range forms {
+				assertJSONSameAsTextTemplate(t, j, s, 0)
+			}
+		}
+	})
 }

@@ -6,8 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-	"strings"
 	"text/template/parse"
+
+	"github.com/portcullis-authz/portcullis/pipeline"
 )
 
 // Errors of JSON.Execute for an output that must not be used; the caller
@@ -94,8 +95,11 @@ func (j *JSON) Source() string { return j.t.Source() }
 func (j *JSON) Execute(data any) ([]byte, error) {
 	o := getOutput(j.text)
 	defer putOutput(o)
-	if err := j.t.t.Execute(o, data); err != nil {
-		return nil, fmt.Errorf("render template %s: %w", j.t.t.Name(), err)
+	if s, ok := data.(*pipeline.Session); !ok || s == nil || j.t.fast == nil || !j.t.fast.executeJSON(o, s) {
+		o.buf, o.lit = o.buf[:0], o.lit[:0] // the fast path may have written part of it
+		if err := j.t.t.Execute(o, data); err != nil {
+			return nil, fmt.Errorf("render template %s: %w", j.t.t.Name(), err)
+		}
 	}
 	if !json.Valid(o.buf) {
 		return nil, fmt.Errorf("render template %s: %w", j.t.t.Name(), ErrOutputNotJSON)
@@ -188,6 +192,11 @@ func (s spans) touches(start, end int) bool {
 	return i < len(s) && s[i].start < end
 }
 
+// smallObject is how many member names of one object the duplicate check
+// compares one by one; a larger object gets a map, so that the check stays
+// linear in the size of the output.
+const smallObject = 16
+
 // checkStructure checks the rules described at JSON on b, a valid JSON
 // text whose template-text bytes are lit.
 func checkStructure(b []byte, lit spans) error {
@@ -196,9 +205,16 @@ func checkStructure(b []byte, lit spans) error {
 		object   bool
 		template bool // opened by template text inside template containers
 		wantKey  bool
-		keys     map[string]struct{}
+		// first is the index in names of the object's first member name;
+		// keys holds them instead once there are more than smallObject.
+		first int
+		keys  map[string]struct{}
 	}
-	var stack []frame
+	// Most outputs nest a few levels and have a few members per object:
+	// these arrays keep their check off the heap.
+	var stackBuf [8]frame
+	var namesBuf [32][]byte
+	stack, names := stackBuf[:0], namesBuf[:0]
 	for i := 0; i < len(b); i++ {
 		var f *frame
 		if len(stack) > 0 {
@@ -210,7 +226,7 @@ func checkStructure(b []byte, lit spans) error {
 			if f == nil && !own {
 				return fmt.Errorf("the top-level object or array at byte %d was written by an action", i)
 			}
-			stack = append(stack, frame{open: i, object: c == '{', template: own, wantKey: c == '{'})
+			stack = append(stack, frame{open: i, object: c == '{', template: own, wantKey: c == '{', first: len(names)})
 		case '}', ']':
 			if f.template && !lit.covers(i, i+1) {
 				return fmt.Errorf("the object or array at byte %d is closed by a value at byte %d", f.open, i)
@@ -218,6 +234,7 @@ func checkStructure(b []byte, lit spans) error {
 			if !f.template && lit.touches(f.open, i+1) {
 				return fmt.Errorf("the value at byte %d encloses template text", f.open)
 			}
+			names = names[:f.first]
 			stack = stack[:len(stack)-1]
 		case ',', ':':
 			if f.template && !lit.covers(i, i+1) {
@@ -233,17 +250,34 @@ func checkStructure(b []byte, lit spans) error {
 				if f.template && !lit.covers(i, end) {
 					return fmt.Errorf("member name at byte %d comes from a value", i)
 				}
-				name := string(b[i+1 : end-1])
-				if strings.IndexByte(name, '\\') >= 0 {
-					_ = json.Unmarshal(b[i:end], &name) // valid: checked by json.Valid
+				name := b[i+1 : end-1] // a view of b: names live only while b is checked
+				if bytes.IndexByte(name, '\\') >= 0 {
+					var s string
+					_ = json.Unmarshal(b[i:end], &s) // valid: checked by json.Valid
+					name = []byte(s)
 				}
-				if f.keys == nil {
-					f.keys = map[string]struct{}{}
+				if f.keys != nil {
+					if _, dup := f.keys[string(name)]; dup {
+						return fmt.Errorf("duplicate member at byte %d", i)
+					}
+					f.keys[string(name)] = struct{}{}
+				} else {
+					for _, n := range names[f.first:] {
+						if bytes.Equal(n, name) {
+							return fmt.Errorf("duplicate member at byte %d", i)
+						}
+					}
+					// The names of the frames above f were dropped when they
+					// closed, so f's are the last ones.
+					names = append(names, name)
+					if len(names)-f.first > smallObject {
+						f.keys = make(map[string]struct{}, 2*smallObject)
+						for _, n := range names[f.first:] {
+							f.keys[string(n)] = struct{}{}
+						}
+						names = names[:f.first]
+					}
 				}
-				if _, dup := f.keys[name]; dup {
-					return fmt.Errorf("duplicate member at byte %d", i)
-				}
-				f.keys[name] = struct{}{}
 			}
 			i = end - 1
 		}

@@ -2,6 +2,7 @@ package tmpl
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -188,4 +189,50 @@ func mustParseJSON(tb testing.TB, text string) *JSON {
 		tb.Fatal(err)
 	}
 	return j
+}
+
+// TestDuplicateMembersAtEverySize: a duplicate member is found in small
+// objects (names compared one by one) and large ones (a map), at every
+// position, at every depth, and after nested objects that reuse the
+// names; names in different objects never clash.
+func TestDuplicateMembersAtEverySize(t *testing.T) {
+	object := func(n int, dupAt int, prefix string) string {
+		var b strings.Builder
+		b.WriteString("{")
+		for i := 0; i < n; i++ {
+			if i > 0 {
+				b.WriteString(",")
+			}
+			name := fmt.Sprintf("k%d", i)
+			if i == dupAt {
+				name = fmt.Sprintf("%s0", prefix) // prefix "k" or an escaped "k"
+			}
+			fmt.Fprintf(&b, `"%s":{"%s":1,"x":[{"x":2}]}`, name, name)
+		}
+		b.WriteString("}")
+		return b.String()
+	}
+	for _, n := range []int{1, 2, smallObject - 1, smallObject, smallObject + 1, smallObject + 2, 3 * smallObject} {
+		for dupAt := 1; dupAt <= n; dupAt++ { // dupAt == n: no duplicate
+			for _, wrap := range []string{"%s", `{"a":1,"v":%s,"b":2}`, `[[%s]]`} {
+				for _, prefix := range []string{"k", `\u006b`} {
+					text := fmt.Sprintf(wrap, object(n, dupAt, prefix))
+					err := checkStructure([]byte(text), spans{{0, len(text)}})
+					if (err != nil) != (dupAt < n) {
+						t.Fatalf("%d members, duplicate at %d, in %.40q…: %v", n, dupAt, text, err)
+					}
+				}
+			}
+		}
+	}
+	// Names the nested objects and the large object's map held do not
+	// clash with the enclosing object's later ones.
+	for _, text := range []string{
+		`{"a":` + object(3*smallObject, -1, "k") + `,"k0":1,"k1":2}`,
+		`{"x":{"y":1},"y":{"x":1},"z":{"x":{"x":1}}}`,
+	} {
+		if err := checkStructure([]byte(text), spans{{0, len(text)}}); err != nil {
+			t.Errorf("%.60q…: %v", text, err)
+		}
+	}
 }

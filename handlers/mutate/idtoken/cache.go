@@ -1,6 +1,9 @@
 package idtoken
 
 import (
+	"bytes"
+	"crypto/subtle"
+	"hash/maphash"
 	"sync"
 	"time"
 
@@ -13,55 +16,79 @@ const DefaultCacheMaxBytes = 32 << 20
 
 const (
 	cacheShards = 16
-	// entryOverhead approximates the bytes of one entry beyond its value:
-	// the 32-byte key, the time and the map's own bookkeeping.
+	// entryOverhead approximates the bytes of one entry beyond its value
+	// and its key material: the hash, the time, the slice and string
+	// headers and the map's own bookkeeping.
 	entryOverhead = 96
 	// evictScan bounds the entries one put visits to purge expired ones,
 	// so a full cache costs O(1) per insert, not O(n).
 	evictScan = 64
 )
 
-// tokenCache holds minted header values by a sha256 of everything that
-// shapes the token. It is sharded to keep lock contention low, bounded by
-// bytes, and evicts expired entries first, then arbitrary ones (Go's map
-// order is randomised), which is enough for a cache whose entries all
-// live for the same short time.
+// tokenCache holds minted header values by their key material: everything
+// that shapes the token (see Mutator.appendKey). An entry is found by a
+// keyed fast hash of the material (hash/maphash, one random seed per
+// cache) and served only if the material stored in it equals the
+// request's, compared in constant time: a hash collision is a miss, never
+// a token minted for other claims. It is sharded to keep lock contention
+// low, bounded by bytes, and evicts expired entries first, then arbitrary
+// ones (Go's map order is randomised), which is enough for a cache whose
+// entries all live for the same short time.
 type tokenCache struct {
 	shards   [cacheShards]cacheShard
 	maxShard int64
-	stats    cachestats.Counters
+	seed     maphash.Seed
+	// hash is maphash.Bytes, or a stand-in in tests that force
+	// collisions.
+	hash  func(seed maphash.Seed, b []byte) uint64
+	stats cachestats.Counters
 }
 
 type cacheShard struct {
 	mu    sync.RWMutex
-	m     map[[32]byte]cacheEntry
+	m     map[uint64]cacheEntry
 	bytes int64
 }
 
 type cacheEntry struct {
+	key   []byte // the key material, compared on every hit
 	value string
 	// until is when the entry stops being served: 90% into the token's
 	// lifetime and never after its exp.
 	until time.Time
 }
 
+func (e *cacheEntry) cost() int64 { return int64(len(e.key)+len(e.value)) + entryOverhead }
+
+// cacheKey is one lookup: the key material and the cache's hash of it.
+type cacheKey struct {
+	mat []byte
+	h   uint64
+}
+
 func newTokenCache(maxBytes int64) *tokenCache {
-	c := &tokenCache{maxShard: maxBytes / cacheShards}
+	c := &tokenCache{maxShard: maxBytes / cacheShards, seed: maphash.MakeSeed(), hash: maphash.Bytes}
 	for i := range c.shards {
-		c.shards[i].m = make(map[[32]byte]cacheEntry)
+		c.shards[i].m = make(map[uint64]cacheEntry)
 	}
 	return c
 }
 
-func (c *tokenCache) shard(k *[32]byte) *cacheShard { return &c.shards[k[0]%cacheShards] }
+// key hashes mat, which the caller must not change while it uses the key.
+func (c *tokenCache) key(mat []byte) cacheKey { return cacheKey{mat: mat, h: c.hash(c.seed, mat)} }
 
-// get returns the cached value if it may still be served at now.
-func (c *tokenCache) get(k [32]byte, now time.Time) (string, bool) {
-	sh := c.shard(&k)
+func (c *tokenCache) shard(k *cacheKey) *cacheShard { return &c.shards[k.h%cacheShards] }
+
+// get returns the cached value if it was stored under k's material and
+// may still be served at now.
+func (c *tokenCache) get(k *cacheKey, now time.Time) (string, bool) {
+	sh := c.shard(k)
 	sh.mu.RLock()
-	e, ok := sh.m[k]
+	e, ok := sh.m[k.h]
 	sh.mu.RUnlock()
-	if !ok || !now.Before(e.until) {
+	// The material holds the claims and subject: compare it in time that
+	// does not depend on where it first differs.
+	if !ok || subtle.ConstantTimeCompare(e.key, k.mat) != 1 || !now.Before(e.until) {
 		c.stats.Miss()
 		return "", false
 	}
@@ -69,36 +96,40 @@ func (c *tokenCache) get(k [32]byte, now time.Time) (string, bool) {
 	return e.value, true
 }
 
-// put stores value until the given time, evicting to stay in budget. A
-// value larger than a whole shard is not cached.
-func (c *tokenCache) put(k [32]byte, value string, until, now time.Time) {
-	cost := int64(len(value)) + entryOverhead
+// put stores value under k until the given time, replacing whatever had
+// k's hash (k's own stale entry or, in a collision, another token's, which
+// then misses), and evicting to stay in budget. A value larger than a
+// whole shard is not cached.
+func (c *tokenCache) put(k *cacheKey, value string, until, now time.Time) {
+	e := cacheEntry{key: k.mat, value: value, until: until}
+	cost := e.cost()
 	if cost > c.maxShard || !now.Before(until) {
 		return
 	}
-	sh := c.shard(&k)
+	e.key = bytes.Clone(k.mat) // k.mat is the caller's buffer
+	sh := c.shard(k)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	if old, ok := sh.m[k]; ok {
-		sh.bytes -= int64(len(old.value)) + entryOverhead
-		delete(sh.m, k)
+	if old, ok := sh.m[k.h]; ok {
+		sh.bytes -= old.cost()
+		delete(sh.m, k.h)
 	}
 	visited := 0
-	for ek, e := range sh.m {
+	for ek, old := range sh.m {
 		over := sh.bytes+cost > c.maxShard
 		if !over && visited >= evictScan {
 			break
 		}
-		if over || !now.Before(e.until) {
-			sh.bytes -= int64(len(e.value)) + entryOverhead
+		if over || !now.Before(old.until) {
+			sh.bytes -= old.cost()
 			delete(sh.m, ek)
-			if now.Before(e.until) {
+			if now.Before(old.until) {
 				c.stats.Evicted(1)
 			}
 		}
 		visited++
 	}
-	sh.m[k] = cacheEntry{value: value, until: until}
+	sh.m[k.h] = e
 	sh.bytes += cost
 }
 

@@ -1,8 +1,8 @@
 package idtoken
 
 import (
-	"crypto/sha256"
 	"fmt"
+	"hash/maphash"
 	"strings"
 	"testing"
 	"time"
@@ -125,7 +125,8 @@ func TestTokenCacheStaysWithinBudget(t *testing.T) {
 	c := newTokenCache(budget)
 	value := strings.Repeat("v", 200)
 	for i := 0; i < 2000; i++ {
-		c.put(sha256.Sum256(fmt.Appendf(nil, "k%d", i)), value, now.Add(time.Minute), now)
+		k := c.key(fmt.Appendf(nil, "k%d", i))
+		c.put(&k, value, now.Add(time.Minute), now)
 	}
 	var total int64
 	for i := range c.shards {
@@ -137,17 +138,18 @@ func TestTokenCacheStaysWithinBudget(t *testing.T) {
 	if total > budget || c.len() == 0 {
 		t.Errorf("cache holds %d bytes in %d entries, budget %d", total, c.len(), budget)
 	}
-	last := sha256.Sum256([]byte("k1999"))
-	if v, ok := c.get(last, now); !ok || v != value {
+	last := c.key([]byte("k1999"))
+	if v, ok := c.get(&last, now); !ok || v != value {
 		t.Error("newest entry was evicted")
 	}
 }
 
 func TestTokenCachePurgesExpiredEntries(t *testing.T) {
-	// key returns a key in shard i%cacheShards, so every shard is used.
-	key := func(tag byte, i int) [32]byte { return [32]byte{byte(i), tag, byte(i >> 8)} }
 	now := time.Unix(1000, 0)
 	c := newTokenCache(1 << 20)
+	// key returns a key in shard i%cacheShards, so every shard is used.
+	c.hash = func(_ maphash.Seed, b []byte) uint64 { return uint64(b[0]) | uint64(b[1])<<8 | uint64(b[2])<<16 }
+	key := func(tag byte, i int) *cacheKey { k := c.key([]byte{byte(i), tag, byte(i >> 8)}); return &k }
 	for i := 0; i < 32; i++ {
 		c.put(key('o', i), "v", now.Add(time.Second), now)
 	}
@@ -166,5 +168,66 @@ func TestTokenCachePurgesExpiredEntries(t *testing.T) {
 	c.put(key('d', 0), "v", later, later)
 	if n := c.len(); n != cacheShards {
 		t.Errorf("%d entries after uncacheable puts", n)
+	}
+}
+
+// TestCacheHashCollisionIsAMiss forces every key onto one hash: a request
+// whose subject or claims differ from the cached token's must miss and get
+// its own token, never the other one; the same inputs still hit.
+func TestCacheHashCollisionIsAMiss(t *testing.T) {
+	clk := newClock()
+	s := NewSigners(Options{Now: clk.Now})
+	s.cache.hash = func(maphash.Seed, []byte) uint64 { return 42 }
+	m := newMutator(t, Config{IssuerURL: testIssuer, JWKSURL: fixtureURL(t, "jwks-ecdsa.json"),
+		Claims: `{"aud":"svc","tenant":"{{ print .Extra.tenant }}"}`}, s)
+	acme, other := map[string]any{"tenant": "acme"}, map[string]any{"tenant": "other"}
+	steps := []struct {
+		subject          string
+		extra            map[string]any
+		wantHits, misses uint64
+	}{
+		{"alice", acme, 0, 1},
+		{"alice", acme, 1, 1},
+		{"bob", acme, 1, 2},   // same hash, other subject
+		{"bob", other, 1, 3},  // same hash, other claims
+		{"bob", other, 2, 3},  // its own token, cached
+		{"alice", acme, 2, 4}, // replaced by the colliding entry
+	}
+	for i, st := range steps {
+		tok := verify(t, s, clk, bearer(t, mutate(t, m, st.subject, st.extra)), testIssuer)
+		if tok.Subject() != st.subject {
+			t.Fatalf("step %d: token for subject %q, want %q", i, tok.Subject(), st.subject)
+		}
+		if tenant, _ := tok.Get("tenant"); tenant != st.extra["tenant"] {
+			t.Fatalf("step %d: token for tenant %v, want %v", i, tenant, st.extra["tenant"])
+		}
+		if got := s.CacheStats(); got.Hits != st.wantHits || got.Misses != st.misses {
+			t.Fatalf("step %d: %d hits, %d misses, want %d, %d", i, got.Hits, got.Misses, st.wantHits, st.misses)
+		}
+	}
+	if n := s.cache.len(); n != 1 {
+		t.Errorf("%d entries under one hash, want 1", n)
+	}
+}
+
+// TestTokenCacheComparesKeyMaterial: an entry is served only for the
+// material it was stored under, whatever the hash says, and the stored
+// material is a copy, not the caller's (pooled) buffer.
+func TestTokenCacheComparesKeyMaterial(t *testing.T) {
+	now := time.Unix(1000, 0)
+	c := newTokenCache(1 << 20)
+	c.hash = func(maphash.Seed, []byte) uint64 { return 7 }
+	buf := []byte("key-a")
+	ka := c.key(buf)
+	c.put(&ka, "token-a", now.Add(time.Minute), now)
+	copy(buf, "key-b") // the caller reuses its buffer
+	for _, tt := range []struct {
+		mat    string
+		wantOK bool
+	}{{"key-a", true}, {"key-b", false}, {"key-", false}, {"key-a\x00", false}, {"", false}} {
+		k := c.key([]byte(tt.mat))
+		if v, ok := c.get(&k, now); ok != tt.wantOK || ok && v != "token-a" {
+			t.Errorf("get(%q) = %q, %v, want ok %v", tt.mat, v, ok, tt.wantOK)
+		}
 	}
 }

@@ -1,11 +1,11 @@
 package idtoken
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"io"
-	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -16,8 +16,8 @@ import (
 // decodeClaims parses the rendered template: exactly one JSON object.
 // Numbers keep their text (json.Number), so large integers survive the
 // round trip unchanged.
-func decodeClaims(rendered string) (map[string]any, error) {
-	dec := json.NewDecoder(strings.NewReader(rendered))
+func decodeClaims(rendered []byte) (map[string]any, error) {
+	dec := json.NewDecoder(bytes.NewReader(rendered))
 	dec.UseNumber()
 	var v any
 	if err := dec.Decode(&v); err != nil {
@@ -35,7 +35,7 @@ func decodeClaims(rendered string) (map[string]any, error) {
 
 // mint builds and signs the compact JWS, returning the header value (with
 // the Bearer prefix when the header is Authorization) and exp.
-func (m *Mutator) mint(sg *signer, rendered, subject string, now time.Time) (string, int64, error) {
+func (m *Mutator) mint(sg *signer, rendered []byte, subject string, now time.Time) (string, int64, error) {
 	claims := map[string]any{}
 	if m.claims != nil { // a template that renders nothing is an error too
 		c, err := decodeClaims(rendered)

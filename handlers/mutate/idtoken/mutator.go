@@ -2,7 +2,6 @@ package idtoken
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -104,7 +103,7 @@ func (m *Mutator) Mutate(_ context.Context, _ *pipeline.Request, s *pipeline.Ses
 		return pipeline.Unavailable("id_token_signer_unavailable", "id_token signing keys are unavailable", st.lastErr)
 	}
 	sg := st.keys.signer
-	var rendered string
+	var rendered []byte
 	if m.claims != nil {
 		out, err := m.claims.Execute(s)
 		switch {
@@ -120,25 +119,42 @@ func (m *Mutator) Mutate(_ context.Context, _ *pipeline.Request, s *pipeline.Ses
 			return pipeline.Internal("id_token_claims_invalid",
 				fmt.Sprintf("id_token claims render to %d bytes, limit %d", len(out), MaxClaimsBytes), nil)
 		}
-		rendered = string(out)
+		rendered = out
 	}
-	var key [32]byte
+	var v string
+	var err error
 	if m.cache {
-		key = m.cacheKey(sg, rendered, s.Subject)
-		if v, ok := m.signers.cache.get(key, now); ok {
-			s.SetHeader(m.header, v)
-			return nil
-		}
+		v, err = m.cached(sg, rendered, s.Subject, now)
+	} else {
+		v, _, err = m.mint(sg, rendered, s.Subject, now)
 	}
-	v, exp, err := m.mint(sg, rendered, s.Subject, now)
 	if err != nil {
 		return err
 	}
-	if m.cache {
-		m.signers.cache.put(key, v, reuseUntil(now, m.ttl, exp), now)
-	}
 	s.SetHeader(m.header, v)
 	return nil
+}
+
+// cached returns the token cached for these inputs, or mints and caches
+// one.
+func (m *Mutator) cached(sg *signer, rendered []byte, subject string, now time.Time) (string, error) {
+	bp := keyBufPool.Get().(*[]byte)
+	k := m.signers.cache.key(m.appendKey((*bp)[:0], sg, rendered, subject))
+	defer func() {
+		if cap(k.mat) <= 64<<10 { // let a rare large key go rather than pin it
+			*bp = k.mat
+			keyBufPool.Put(bp)
+		}
+	}()
+	if v, ok := m.signers.cache.get(&k, now); ok {
+		return v, nil
+	}
+	v, exp, err := m.mint(sg, rendered, subject, now)
+	if err != nil {
+		return "", err
+	}
+	m.signers.cache.put(&k, v, reuseUntil(now, m.ttl, exp), now)
+	return v, nil
 }
 
 // reuseUntil is when a token minted at now stops being served from the
@@ -154,22 +170,18 @@ func reuseUntil(now time.Time, ttl time.Duration, exp int64) time.Time {
 
 var keyBufPool = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
 
-// cacheKey hashes everything that shapes the token (SECURITY_CASES F-09):
-// the config (issuer, ttl, jwks_url, header), the signing key's kid, alg
-// and thumbprint, the rendered claims (aud and every template input that
-// reaches the token) and the subject.
-func (m *Mutator) cacheKey(sg *signer, rendered, subject string) [32]byte {
-	bp := keyBufPool.Get().(*[]byte)
-	b := append((*bp)[:0], m.keyPrefix...)
+// appendKey appends the cache key material to b: everything that shapes
+// the token (SECURITY_CASES F-09), each field length-prefixed so that no
+// two inputs give the same bytes. That is the config (issuer, ttl,
+// jwks_url, header), the signing key's kid, alg and thumbprint, the
+// rendered claims (aud and every template input that reaches the token)
+// and the subject.
+func (m *Mutator) appendKey(b []byte, sg *signer, rendered []byte, subject string) []byte {
+	b = append(b, m.keyPrefix...)
 	b = appendField(b, sg.id)
-	b = appendField(b, rendered)
-	b = appendField(b, subject)
-	k := sha256.Sum256(b)
-	if cap(b) <= 64<<10 {
-		*bp = b
-		keyBufPool.Put(bp)
-	}
-	return k
+	b = binary.BigEndian.AppendUint64(b, uint64(len(rendered)))
+	b = append(b, rendered...)
+	return appendField(b, subject)
 }
 
 func appendField(b []byte, s string) []byte {
