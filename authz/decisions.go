@@ -2,9 +2,11 @@ package authz
 
 import (
 	"fmt"
+	"maps"
 	"net/http"
 	"net/netip"
 	"strings"
+	"sync/atomic"
 
 	"github.com/portcullis-authz/portcullis/pipeline"
 )
@@ -57,23 +59,18 @@ func (c *Checker) Decisions(o DecisionsOptions) http.Handler {
 		h := w.Header()
 		if d.Allowed {
 			if s := d.Session; s != nil {
-				for k, vs := range s.Header {
-					for _, v := range vs {
-						h.Add(k, v)
-					}
-				}
+				addHeaders(h, s.Header)
 				if len(s.RemoveHeaders) > 0 {
 					h.Set("X-Envoy-Auth-Headers-To-Remove", strings.Join(s.RemoveHeaders, ", "))
 				}
 			}
 			w.WriteHeader(http.StatusOK)
+			// addHeaders copied what the response needs and the log line
+			// is made: the session can serve the next check.
+			d.Release()
 			return
 		}
-		for k, vs := range d.Denial.Header {
-			for _, v := range vs {
-				h.Add(k, v)
-			}
-		}
+		addHeaders(h, d.Denial.Header)
 		status := d.Denial.Status
 		if status < 200 || status > 599 {
 			status = http.StatusInternalServerError
@@ -81,6 +78,33 @@ func (c *Checker) Decisions(o DecisionsOptions) http.Handler {
 		w.WriteHeader(status)
 		_, _ = w.Write(d.Denial.Body)
 	})
+}
+
+// addHeaders adds every value of src to h, as h.Add would, but copies the
+// values into one slice (src may be a pooled session's, reused after
+// Release) and canonicalises each name once per process, not per call.
+func addHeaders(h http.Header, src map[string][]string) {
+	n := 0
+	for _, vs := range src {
+		n += len(vs)
+	}
+	if n == 0 {
+		return
+	}
+	buf := make([]string, 0, n)
+	for k, vs := range src {
+		if len(vs) == 0 {
+			continue
+		}
+		ck := responseHeaderNames.get(k)
+		if prev, ok := h[ck]; ok {
+			h[ck] = append(prev, vs...)
+			continue
+		}
+		i := len(buf)
+		buf = append(buf, vs...)
+		h[ck] = buf[i:len(buf):len(buf)]
+	}
 }
 
 // decisionRequest rebuilds the request to judge from a decision call. On
@@ -99,10 +123,11 @@ func (t *ForwardedTrust) decisionRequest(hr *http.Request) (*pipeline.Request, e
 		r.Scheme = "https"
 	}
 	for k, vs := range hr.Header {
-		r.Header[strings.ToLower(k)] = vs
+		r.Header[requestHeaderNames.get(k)] = vs
 	}
-	if ap, err := netip.ParseAddrPort(hr.RemoteAddr); err == nil {
-		r.Source.Address, r.Source.Port = ap.Addr().Unmap().String(), uint32(ap.Port())
+	peer, perr := netip.ParseAddrPort(hr.RemoteAddr)
+	if perr == nil {
+		r.Source.Address, r.Source.Port = addrString(hr.RemoteAddr, peer), uint32(peer.Port())
 	}
 
 	// The call's request target exactly as received: re-escaping or
@@ -118,7 +143,7 @@ func (t *ForwardedTrust) decisionRequest(hr *http.Request) (*pipeline.Request, e
 	suffix := target[len(DecisionsPath):]
 	r.RawPath, r.RawQuery, _ = strings.Cut(suffix, "?")
 
-	f, err := t.read(hr)
+	f, err := t.read(hr, peer, perr == nil)
 	if err != nil {
 		return r, err
 	}
@@ -147,3 +172,68 @@ func (t *ForwardedTrust) decisionRequest(hr *http.Request) (*pipeline.Request, e
 	}
 	return r, nil
 }
+
+// addrString returns peer's address as netip prints it, unmapped. An
+// IPv4 peer's is the host part of remoteAddr, which netip only parses in
+// that form: slicing it saves formatting it again.
+func addrString(remoteAddr string, peer netip.AddrPort) string {
+	if a := peer.Addr(); a.Is4() {
+		return remoteAddr[:strings.LastIndexByte(remoteAddr, ':')]
+	}
+	return peer.Addr().Unmap().String()
+}
+
+// headerNames converts header names (conv) and remembers the answers, up
+// to max names: the names a deployment sees are few (its proxies' and its
+// rules'), and converting them on every call allocates. Past max, names
+// are converted on every call, so a client sending new names each time
+// cannot grow it. Safe for concurrent use: the map is replaced, never
+// changed.
+type headerNames struct {
+	conv func(string) string
+	max  int
+	m    atomic.Pointer[map[string]string]
+}
+
+func newHeaderNames(conv func(string) string, max int, seed ...string) *headerNames {
+	m := make(map[string]string, len(seed))
+	for _, k := range seed {
+		m[k] = conv(k)
+	}
+	n := &headerNames{conv: conv, max: max}
+	n.m.Store(&m)
+	return n
+}
+
+// maxRememberedName bounds the length of a name headerNames remembers.
+const maxRememberedName = 64
+
+// get returns conv(k).
+func (n *headerNames) get(k string) string {
+	old := n.m.Load()
+	if v, ok := (*old)[k]; ok {
+		return v
+	}
+	v := n.conv(k)
+	if len(*old) < n.max && len(k) <= maxRememberedName {
+		m := make(map[string]string, len(*old)+1)
+		maps.Copy(m, *old)
+		m[k] = v
+		// Losing a race only loses this name until its next call.
+		n.m.CompareAndSwap(old, &m)
+	}
+	return v
+}
+
+// requestHeaderNames lower-cases the (canonical) names of decision calls'
+// headers for pipeline.Header; responseHeaderNames canonicalises the
+// (lower-case) names of the headers a decision answers with.
+var (
+	requestHeaderNames = newHeaderNames(strings.ToLower, 256,
+		"Accept", "Accept-Encoding", "Accept-Language", "Authorization", "Cache-Control", "Connection",
+		"Content-Length", "Content-Type", "Cookie", "Forwarded", "Host", "Origin", "Referer",
+		"Traceparent", "Tracestate", "User-Agent", "X-Forwarded-For", "X-Forwarded-Host",
+		"X-Forwarded-Method", "X-Forwarded-Port", "X-Forwarded-Prefix", "X-Forwarded-Proto",
+		"X-Forwarded-Uri", "X-Original-Method", "X-Original-Uri", "X-Real-Ip", "X-Request-Id")
+	responseHeaderNames = newHeaderNames(http.CanonicalHeaderKey, 256)
+)

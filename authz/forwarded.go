@@ -98,14 +98,10 @@ var defaultForwardedTrust = func() *ForwardedTrust {
 	return t
 }()
 
-// trusts reports whether the peer at remoteAddr (host:port, as in
-// http.Request.RemoteAddr) is a trusted proxy.
-func (t *ForwardedTrust) trusts(remoteAddr string) bool {
-	ap, err := netip.ParseAddrPort(remoteAddr)
-	if err != nil {
-		return false
-	}
-	a := ap.Addr().Unmap().WithZone("")
+// trusts reports whether peer (the call's http.Request.RemoteAddr,
+// parsed) is a trusted proxy.
+func (t *ForwardedTrust) trusts(peer netip.AddrPort) bool {
+	a := peer.Addr().Unmap().WithZone("")
 	for _, p := range t.proxies {
 		if p.Contains(a) {
 			return true
@@ -126,14 +122,16 @@ type forwardedFacts struct {
 	fwd map[string]string
 }
 
-// read collects the configured forwarded headers of hr. A listed header
+// read collects the configured forwarded headers of hr, sent by peer
+// (hr.RemoteAddr parsed; parsed says whether it parses). A listed header
 // from an untrusted peer, a header repeated with different values, a list
 // where one value belongs, a value its header cannot carry, and two
 // headers stating the same fact differently are errors: the caller denies
 // with 400 rather than pick one.
-func (t *ForwardedTrust) read(hr *http.Request) (*forwardedFacts, error) {
-	f := &forwardedFacts{}
-	var sent []string
+func (t *ForwardedTrust) read(hr *http.Request, peer netip.AddrPort, parsed bool) (forwardedFacts, error) {
+	var f forwardedFacts
+	var buf [7]string // len(knownForwarded): no allocation
+	sent := buf[:0]
 	for _, name := range knownForwarded {
 		if _, ok := hr.Header[name]; ok && t.headers[name] {
 			sent = append(sent, name)
@@ -142,37 +140,37 @@ func (t *ForwardedTrust) read(hr *http.Request) (*forwardedFacts, error) {
 	if len(sent) == 0 {
 		return f, nil
 	}
-	if !t.trusts(hr.RemoteAddr) {
-		return nil, fmt.Errorf("%s sent by %s, which is not in serve.api.forwarded.trusted_proxies", strings.Join(sent, ", "), hr.RemoteAddr)
+	if !parsed || !t.trusts(peer) {
+		return f, fmt.Errorf("%s sent by %s, which is not in serve.api.forwarded.trusted_proxies", strings.Join(sent, ", "), hr.RemoteAddr)
 	}
 
 	var err error
 	if f.method, f.methodFrom, err = t.agree(hr.Header, false, HeaderXForwardedMethod, HeaderXOriginalMethod); err != nil {
-		return nil, err
+		return forwardedFacts{}, err
 	}
 	if f.method != "" && !httpguts.ValidHeaderFieldName(f.method) { // the token grammar
-		return nil, fmt.Errorf("%s %q is not an HTTP method", f.methodFrom, f.method)
+		return forwardedFacts{}, fmt.Errorf("%s %q is not an HTTP method", f.methodFrom, f.method)
 	}
 	proto, _, err := t.agree(hr.Header, false, HeaderXForwardedProto)
 	if err != nil {
-		return nil, err
+		return forwardedFacts{}, err
 	}
 	if proto != "" {
 		if f.scheme = schemeOf(proto); f.scheme == "" {
-			return nil, fmt.Errorf("%s %q is not http, https, ws or wss", HeaderXForwardedProto, proto)
+			return forwardedFacts{}, fmt.Errorf("%s %q is not http, https, ws or wss", HeaderXForwardedProto, proto)
 		}
 	}
 	if f.host, _, err = t.agree(hr.Header, false, HeaderXForwardedHost); err != nil {
-		return nil, err
+		return forwardedFacts{}, err
 	}
 	// A request target may contain commas: it is never split.
 	if f.target, f.targetFrom, err = t.agree(hr.Header, true, HeaderXForwardedURI, HeaderXOriginalURI); err != nil {
-		return nil, err
+		return forwardedFacts{}, err
 	}
-	if vs := hr.Header.Values(HeaderForwarded); len(vs) > 0 && t.headers[HeaderForwarded] {
+	if vs := hr.Header[HeaderForwarded]; len(vs) > 0 && t.headers[HeaderForwarded] {
 		elems, err := parseForwarded(strings.Join(vs, ","))
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", HeaderForwarded, err)
+			return forwardedFacts{}, fmt.Errorf("%s: %w", HeaderForwarded, err)
 		}
 		// Each proxy appends its element: the last is the statement of
 		// the proxy nearest to us.
@@ -188,7 +186,7 @@ func (t *ForwardedTrust) read(hr *http.Request) (*forwardedFacts, error) {
 // target may carry credentials in its query.
 func (t *ForwardedTrust) agree(h http.Header, mayComma bool, names ...string) (value, from string, err error) {
 	for _, name := range names {
-		vs := h.Values(name)
+		vs := h[name] // names are canonical
 		if !t.headers[name] || len(vs) == 0 {
 			continue
 		}

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"path"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -81,8 +83,33 @@ func NewAPIHandler(snaps Snapshots, draining func() bool, o APIOptions) http.Han
 			// net/http closes the connection after this answer.
 			w.Header().Set("Connection", "close")
 		}
+		if o.Decisions != nil && routesToDecisions(r) {
+			// Where the mux would send it, without the cost of asking it
+			// on every decision call.
+			o.Decisions.ServeHTTP(w, r)
+			return
+		}
 		mux.ServeHTTP(w, r)
 	})
+}
+
+// routesToDecisions reports whether http.ServeMux, with the patterns of
+// NewAPIHandler, would hand r to the decision API as it is: r's path is
+// /decisions or below it and clean. The mux answers other paths itself
+// (a redirect to the cleaned path, 404, 405), and CONNECT requests, which
+// it routes differently, are left to it too.
+func routesToDecisions(r *http.Request) bool {
+	if r.Method == http.MethodConnect || r.URL == nil {
+		return false
+	}
+	p := r.URL.EscapedPath()
+	if p != DecisionsPath && !strings.HasPrefix(p, DecisionsPath+"/") {
+		return false
+	}
+	// The mux's own test: the path equals path.Clean of it, with a
+	// trailing slash kept.
+	c := path.Clean(p)
+	return c == p || p[len(p)-1] == '/' && c != "/" && p[:len(p)-1] == c
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
