@@ -184,32 +184,40 @@ func readRequest(wire []byte, r *pipeline.Request, vals []string) bool {
 	sb.Write(wire[d.hole[1]:])
 	d.s = sb.String()
 
-	var attrs []byte
-	seen := false
-	for b := wire; len(b) > 0; {
-		num, typ, n := consumeTag(b)
-		if n < 0 {
-			return false
-		}
-		b = b[n:]
-		if num == fCheckAttributes && typ == protowire.BytesType {
-			if seen {
-				return false
-			}
-			seen = true
-			attrs, n = protowire.ConsumeBytes(b)
-		} else {
-			n = skipField(mdCheckRequest, num, typ, b, 0)
-		}
-		if n < 0 {
-			return false
-		}
-		b = b[n:]
-	}
-	if !seen {
-		return false // ToRequest: missing attributes
+	attrs, ok := soleMessage(wire, mdCheckRequest, fCheckAttributes)
+	if !ok {
+		return false // missing attributes (ToRequest's error) or odd
 	}
 	return d.attributes(attrs)
+}
+
+// soleMessage returns the message field num of b, a message of type md,
+// checking every other field as skipField does. ok is false when the field
+// is missing or repeated (a merge, left to the standard decoder) or when
+// anything does not read.
+func soleMessage(b []byte, md protoreflect.MessageDescriptor, field protowire.Number) (msg []byte, ok bool) {
+	seen := false
+	for len(b) > 0 {
+		num, typ, n := consumeTag(b)
+		if n < 0 {
+			return nil, false
+		}
+		b = b[n:]
+		if num == field && typ == protowire.BytesType {
+			if seen {
+				return nil, false
+			}
+			seen = true
+			msg, n = protowire.ConsumeBytes(b)
+		} else {
+			n = skipField(md, num, typ, b, 0)
+		}
+		if n < 0 {
+			return nil, false
+		}
+		b = b[n:]
+	}
+	return msg, seen
 }
 
 // wireReader holds the message fastRequest reads, the string its strings
@@ -348,30 +356,9 @@ func (d *wireReader) attributes(b []byte) bool {
 
 // request reads AttributeContext.Request; only http is translated.
 func (d *wireReader) request(b []byte) bool {
-	var http []byte
-	seen := false
-	for len(b) > 0 {
-		num, typ, n := consumeTag(b)
-		if n < 0 {
-			return false
-		}
-		b = b[n:]
-		if num == fRequestHTTP && typ == protowire.BytesType {
-			if seen {
-				return false
-			}
-			seen = true
-			http, n = protowire.ConsumeBytes(b)
-		} else {
-			n = skipField(mdRequest, num, typ, b, 0)
-		}
-		if n < 0 {
-			return false
-		}
-		b = b[n:]
-	}
-	if !seen {
-		return false // ToRequest: missing attributes.request.http
+	http, ok := soleMessage(b, mdRequest, fRequestHTTP)
+	if !ok {
+		return false // missing attributes.request.http (ToRequest's error) or odd
 	}
 	return d.http(http)
 }
