@@ -57,7 +57,7 @@ func (p *Pattern) indexKeys() ([]indexKey, bool) {
 	if !ok {
 		return nil, false
 	}
-	// One key per host, or the trie would visit the pattern twice.
+	// One key per host, or the host's pathIndex would visit the pattern twice.
 	out := keys[:0]
 	for _, k := range keys {
 		dup := false

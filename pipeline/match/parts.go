@@ -4,7 +4,6 @@ import (
 	"regexp/syntax"
 	"slices"
 	"strings"
-	"sync"
 	"unicode"
 	"unicode/utf8"
 )
@@ -61,10 +60,7 @@ type partKey struct {
 // a rule set, which mostly repeat a handful of parts ("http|https",
 // ".*"). It stops growing at partCacheMax entries; later parts are
 // analysed each time.
-var partCache = struct {
-	sync.Mutex
-	m map[partKey]*partInfo
-}{m: make(map[partKey]*partInfo)}
+var partCache = newBoundedCache[partKey, *partInfo](partCacheMax)
 
 // noInfo is the analysis of a part nothing is known about.
 var noInfo = &partInfo{}
@@ -76,23 +72,17 @@ func analysePart(strategy Strategy, expr string) *partInfo {
 		return noInfo
 	}
 	key := partKey{strategy, expr}
-	partCache.Lock()
-	info, ok := partCache.m[key]
-	partCache.Unlock()
-	if ok {
+	if info, ok := partCache.get(key); ok {
 		return info
 	}
+	var info *partInfo
 	if strategy == Glob {
 		info = analyseGlobPart(expr)
 	} else {
 		info = analyseRegexpPart(expr)
 	}
-	partCache.Lock()
-	if len(partCache.m) < partCacheMax {
-		key.expr = strings.Clone(expr) // expr may pin a whole rule file
-		partCache.m[key] = info
-	}
-	partCache.Unlock()
+	key.expr = strings.Clone(expr) // expr may pin a whole rule file
+	partCache.put(key, info)
 	return info
 }
 

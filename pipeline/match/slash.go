@@ -3,7 +3,6 @@ package match
 import (
 	"encoding/binary"
 	"strings"
-	"sync"
 )
 
 // SlashGap describes a pattern that matches a path with a trailing slash
@@ -84,32 +83,27 @@ type slashPart struct {
 	fix   string // slashFix's answer
 }
 
-var slashCache = struct {
-	sync.Mutex
-	parts map[partKey]slashPart
-	// fixes records whether a fix pattern compiles, by fixShape.
-	fixes map[string]bool
-}{parts: make(map[partKey]slashPart), fixes: make(map[string]bool)}
+var (
+	slashParts = newBoundedCache[partKey, slashPart](slashCacheMax)
+	// slashFixes records whether a fix pattern compiles, by fixShape.
+	slashFixes = newBoundedCache[string, bool](slashCacheMax)
+)
 
 // analyseSlashPart returns what TrailingSlashGap needs about the last
 // part expr under p's strategy, from the cache when it can.
 func (p *Pattern) analyseSlashPart(expr string) slashPart {
 	key := partKey{p.strategy(), expr}
-	slashCache.Lock()
-	part, ok := slashCache.parts[key]
-	slashCache.Unlock()
+	part, ok := slashParts.get(key)
 	if ok {
 		return part
 	}
 	if part.empty = p.matchesEmpty(expr); part.empty {
 		part.fix = p.slashFix(expr)
 	}
-	slashCache.Lock()
-	if len(slashCache.parts) < slashCacheMax && len(expr) <= maxPartLen {
+	if len(expr) <= maxPartLen {
 		key.expr = strings.Clone(expr) // expr may pin a whole rule file
-		slashCache.parts[key] = part
+		slashParts.put(key, part)
 	}
-	slashCache.Unlock()
 	return part
 }
 
@@ -125,20 +119,13 @@ func fixCompiles(strategy Strategy, fix string) bool {
 	shape, ok := fixShape(strategy, t)
 	ok = ok && len(shape) <= maxShapeLen
 	if ok {
-		slashCache.Lock()
-		compiles, seen := slashCache.fixes[shape]
-		slashCache.Unlock()
-		if seen {
+		if compiles, seen := slashFixes.get(shape); seen {
 			return compiles
 		}
 	}
 	_, err = Compile(strategy, fix)
 	if ok {
-		slashCache.Lock()
-		if len(slashCache.fixes) < slashCacheMax {
-			slashCache.fixes[shape] = err == nil
-		}
-		slashCache.Unlock()
+		slashFixes.put(shape, err == nil)
 	}
 	return err == nil
 }
