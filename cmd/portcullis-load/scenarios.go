@@ -2,24 +2,22 @@ package main
 
 import (
 	"bufio"
-	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
-	"crypto/sha256"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
-	"math/big"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/lestrrat-go/jwx/v2/jwa"
 	"github.com/lestrrat-go/jwx/v2/jwk"
+	"github.com/lestrrat-go/jwx/v2/jwt"
 )
 
 // Files compare writes to its temporary directory before it starts the
@@ -179,39 +177,32 @@ func prepare(sc scenario, dir string) (token string, err error) {
 // mutator's ES256 signing set to dir, and returns a token the first
 // verifies, valid for a day, with a tenant claim.
 func writeKeys(dir string) (string, error) {
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
 		return "", err
 	}
-	enc := base64.RawURLEncoding
-	jwks, err := json.Marshal(map[string]any{"keys": []map[string]string{{
-		"kty": "RSA", "kid": "k1", "alg": "RS256", "use": "sig",
-		"n": enc.EncodeToString(key.N.Bytes()), "e": enc.EncodeToString(big.NewInt(int64(key.E)).Bytes()),
-	}}})
+	key, err := newJWK(rsaKey, "k1", jwa.RS256)
 	if err != nil {
 		return "", err
 	}
-	if err := os.WriteFile(filepath.Join(dir, authnJWKSFile), jwks, 0o600); err != nil {
+	pub, err := key.PublicKey()
+	if err != nil {
+		return "", err
+	}
+	if err := writeJWKS(filepath.Join(dir, authnJWKSFile), pub); err != nil {
 		return "", err
 	}
 	if err := writeSigningKey(filepath.Join(dir, signingJWKSFile)); err != nil {
 		return "", err
 	}
 	now := time.Now()
-	claims, err := json.Marshal(map[string]any{
-		"iss": "https://idp.test", "aud": "api://gw", "sub": "alice", "tenant": "acme",
-		"iat": now.Unix(), "exp": now.Add(24 * time.Hour).Unix(),
-	})
+	tok, err := jwt.NewBuilder().Issuer("https://idp.test").Audience([]string{"api://gw"}).Subject("alice").
+		Claim("tenant", "acme").IssuedAt(now).Expiration(now.Add(24 * time.Hour)).Build()
 	if err != nil {
 		return "", err
 	}
-	signed := enc.EncodeToString([]byte(`{"alg":"RS256","typ":"JWT","kid":"k1"}`)) + "." + enc.EncodeToString(claims)
-	sum := sha256.Sum256([]byte(signed))
-	sig, err := rsa.SignPKCS1v15(nil, key, crypto.SHA256, sum[:])
-	if err != nil {
-		return "", err
-	}
-	return signed + "." + enc.EncodeToString(sig), nil
+	signed, err := jwt.Sign(tok, jwt.WithKey(jwa.RS256, key))
+	return string(signed), err
 }
 
 // writeSigningKey writes a JWKS holding one fresh P-256 private key for
@@ -221,15 +212,29 @@ func writeSigningKey(path string) error {
 	if err != nil {
 		return err
 	}
-	k, err := jwk.FromRaw(priv)
+	k, err := newJWK(priv, "gw1", jwa.ES256)
 	if err != nil {
 		return err
 	}
-	for name, v := range map[string]string{jwk.KeyIDKey: "gw1", jwk.AlgorithmKey: "ES256", jwk.KeyUsageKey: "sig"} {
+	return writeJWKS(path, k)
+}
+
+// newJWK wraps raw as a signing key with the given kid and alg.
+func newJWK(raw any, kid string, alg jwa.SignatureAlgorithm) (jwk.Key, error) {
+	k, err := jwk.FromRaw(raw)
+	if err != nil {
+		return nil, err
+	}
+	for name, v := range map[string]any{jwk.KeyIDKey: kid, jwk.AlgorithmKey: alg, jwk.KeyUsageKey: "sig"} {
 		if err := k.Set(name, v); err != nil {
-			return err
+			return nil, err
 		}
 	}
+	return k, nil
+}
+
+// writeJWKS writes a JWKS holding k to path.
+func writeJWKS(path string, k jwk.Key) error {
 	set := jwk.NewSet()
 	if err := set.AddKey(k); err != nil {
 		return err

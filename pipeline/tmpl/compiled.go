@@ -239,11 +239,8 @@ func (p *part) renderQuoted(s *pipeline.Session) (string, bool) {
 			return "", false
 		}
 	}
-	b, err := json.Marshal(v)
-	if err != nil {
-		return "", false
-	}
-	return string(b), true
+	q, err := jsonQuote(v)
+	return q, err == nil
 }
 
 // formatValue is fmt's %v for the value types claims decode to, which is

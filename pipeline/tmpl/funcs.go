@@ -135,10 +135,7 @@ func buildFuncs() {
 		}
 		return ""
 	}
-	m["jsonQuote"] = func(v any) (string, error) {
-		b, err := json.Marshal(v)
-		return string(b), err
-	}
+	m["jsonQuote"] = jsonQuote
 	funcs = m
 
 	parseFuncs = make(template.FuncMap, len(m)+len(removed))
@@ -214,4 +211,12 @@ func checkSequence(name string, start, stop, step float64) error {
 		return fmt.Errorf("%s: sequence longer than %d elements", name, MaxSequenceLength)
 	}
 	return nil
+}
+
+// jsonQuote is the template function of that name: v as JSON. The
+// compiled fast path (renderQuoted) calls it too, so both give the same
+// bytes.
+func jsonQuote(v any) (string, error) {
+	b, err := json.Marshal(v)
+	return string(b), err
 }

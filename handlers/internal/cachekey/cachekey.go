@@ -13,9 +13,10 @@ import (
 // Equal reports whether a and b are equal in time that depends only on
 // their lengths, never on where they first differ: a caller that can
 // time cache hits learns nothing about a stored credential.
-func Equal(a, b string) bool {
-	return subtle.ConstantTimeCompare(bytesOf(a), bytesOf(b)) == 1
-}
+func Equal(a, b string) bool { return EqualBytes(bytesOf(a), bytesOf(b)) }
+
+// EqualBytes is Equal for key material held as bytes.
+func EqualBytes(a, b []byte) bool { return subtle.ConstantTimeCompare(a, b) == 1 }
 
 // bytesOf views s as bytes without copying it (a token is up to 16 KiB,
 // and the hit path must not allocate). ConstantTimeCompare only reads.

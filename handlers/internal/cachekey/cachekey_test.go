@@ -28,6 +28,9 @@ func TestEqual(t *testing.T) {
 			if got := Equal(tt.b, tt.a); got != tt.want {
 				t.Fatalf("Equal swapped = %v, want %v", got, tt.want)
 			}
+			if got := EqualBytes([]byte(tt.a), []byte(tt.b)); got != tt.want {
+				t.Fatalf("EqualBytes = %v, want %v", got, tt.want)
+			}
 		})
 	}
 }

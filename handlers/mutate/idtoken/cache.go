@@ -2,11 +2,11 @@ package idtoken
 
 import (
 	"bytes"
-	"crypto/subtle"
 	"hash/maphash"
 	"sync"
 	"time"
 
+	"github.com/portcullis-authz/portcullis/handlers/internal/cachekey"
 	"github.com/portcullis-authz/portcullis/handlers/internal/cachestats"
 )
 
@@ -88,7 +88,7 @@ func (c *tokenCache) get(k *cacheKey, now time.Time) (string, bool) {
 	sh.mu.RUnlock()
 	// The material holds the claims and subject: compare it in time that
 	// does not depend on where it first differs.
-	if !ok || subtle.ConstantTimeCompare(e.key, k.mat) != 1 || !now.Before(e.until) {
+	if !ok || !cachekey.EqualBytes(e.key, k.mat) || !now.Before(e.until) {
 		c.stats.Miss()
 		return "", false
 	}

@@ -179,12 +179,12 @@ var keyBufPool = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &
 func (m *Mutator) appendKey(b []byte, sg *signer, rendered []byte, subject string) []byte {
 	b = append(b, m.keyPrefix...)
 	b = appendField(b, sg.id)
-	b = binary.BigEndian.AppendUint64(b, uint64(len(rendered)))
-	b = append(b, rendered...)
+	b = appendField(b, rendered)
 	return appendField(b, subject)
 }
 
-func appendField(b []byte, s string) []byte {
+// appendField appends s to b, prefixed with its length.
+func appendField[T string | []byte](b []byte, s T) []byte {
 	b = binary.BigEndian.AppendUint64(b, uint64(len(s)))
 	return append(b, s...)
 }
