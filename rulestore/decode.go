@@ -10,7 +10,6 @@ import (
 	"reflect"
 	"regexp"
 	"runtime"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -119,11 +118,17 @@ func blockStarts(data []byte, offsets []int) []int {
 // (decodeBlocks refuses files where they would), and rules are never
 // modified once decoded, so they are reused as they are, with their index
 // and line set anew. Each entry holds no more than the rules the store
-// holds anyway.
+// holds anyway, but a file that is gone keeps its entry until
+// maxDecodedFiles names have been seen, when the cache starts afresh.
 var lastDecoded = struct {
 	sync.Mutex
 	files map[string]map[[sha256.Size]byte][]pipeline.RuleSpec
 }{files: map[string]map[[sha256.Size]byte][]pipeline.RuleSpec{}}
+
+// maxDecodedFiles bounds lastDecoded: a rule directory whose files come
+// and go under new names (generated, timestamped) must not keep the rules
+// of every file it ever held. Starting afresh costs one full parse.
+const maxDecodedFiles = 256
 
 // decodeBlocks decodes a valid rule file written as a block list
 // (blockItems) a block of rules at a time, on every CPU, reusing the
@@ -144,7 +149,7 @@ func decodeBlocks(name string, data []byte) ([]pipeline.RuleSpec, bool) {
 	starts := blockStarts(data, offsets)
 	blocks := len(starts) - 1
 	sums := make([][sha256.Size]byte, blocks)
-	failed := make([]bool, blocks)
+	var failed atomic.Bool // a block did not decode on its own
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	for range min(runtime.GOMAXPROCS(0), blocks) {
@@ -161,12 +166,12 @@ func decodeBlocks(name string, data []byte) ([]pipeline.RuleSpec, bool) {
 				if got == nil {
 					js, err := yaml.YAMLToJSON(text)
 					if err != nil {
-						failed[b] = true
+						failed.Store(true)
 						continue
 					}
 					var ok bool
 					if got, ok = decodeValid(name, js); !ok || len(got) != last-first {
-						failed[b] = true
+						failed.Store(true)
 						continue
 					}
 				}
@@ -178,7 +183,7 @@ func decodeBlocks(name string, data []byte) ([]pipeline.RuleSpec, bool) {
 		})
 	}
 	wg.Wait()
-	if slices.Contains(failed, true) {
+	if failed.Load() {
 		return nil, false
 	}
 	// Before the rules are kept: nothing writes to them afterwards.
@@ -188,6 +193,9 @@ func decodeBlocks(name string, data []byte) ([]pipeline.RuleSpec, bool) {
 		done[sum] = specs[starts[b]:starts[b+1]:starts[b+1]]
 	}
 	lastDecoded.Lock()
+	if _, ok := lastDecoded.files[name]; !ok && len(lastDecoded.files) >= maxDecodedFiles {
+		clear(lastDecoded.files)
+	}
 	lastDecoded.files[name] = done
 	lastDecoded.Unlock()
 	return specs, true
