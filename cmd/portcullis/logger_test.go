@@ -55,7 +55,14 @@ func TestRejectedReloadLogsOneLine(t *testing.T) {
 			ctx, cancel := context.WithCancel(context.Background())
 			var wg sync.WaitGroup
 			wg.Add(1)
-			publish := func(rulestore.Set) error { t.Error("a rejected set was applied"); return nil }
+			// The initial "[]" may be read (and published) again when its
+			// write's event arrives late; only the bad set must never be.
+			publish := func(s rulestore.Set) error {
+				if len(s.Specs) > 0 {
+					t.Error("a rejected set was applied")
+				}
+				return nil
+			}
 			go func() { defer wg.Done(); _ = src.Run(ctx, publish) }()
 			defer func() { cancel(); wg.Wait() }()
 			<-watching
