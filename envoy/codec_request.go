@@ -250,6 +250,19 @@ func (d *wireReader) str(v []byte) (string, bool) {
 	return d.sub(v)
 }
 
+// strField reads the value of a string field at the start of b: the
+// string (see str) and its length, or n < 0 when it does not read.
+func (d *wireReader) strField(b []byte) (string, int) {
+	v, n := protowire.ConsumeBytes(b)
+	if n < 0 {
+		return "", -1
+	}
+	if s, ok := d.str(v); ok {
+		return s, n
+	}
+	return "", -1
+}
+
 // sub returns v, a sub-slice of d.wire, as a substring of d.s. Its offset
 // in d.wire follows from the capacities, as every slice the reader
 // handles is cut from d.wire by protowire. A v that overlaps the hole is
@@ -306,16 +319,7 @@ func (d *wireReader) attributes(b []byte) bool {
 				tls = v
 			}
 		case fAttrContextExt:
-			if v, n = protowire.ConsumeBytes(b); n >= 0 {
-				k, val, ok := d.entry(v)
-				if !ok {
-					return false
-				}
-				if ctx == nil {
-					ctx = make(map[string]string)
-				}
-				ctx[k] = val
-			}
+			n = d.mapEntry(b, &ctx)
 		default:
 			n = skipField(mdAttributes, num, typ, b, 0)
 		}
@@ -388,13 +392,8 @@ func (d *wireReader) http(msg []byte) bool {
 		var v []byte
 		switch key {
 		case fHTTPID, fHTTPMethod, fHTTPPath, fHTTPHost, fHTTPScheme, fHTTPProtocol:
-			if v, n = protowire.ConsumeBytes(b); n < 0 {
-				return false
-			}
-			s, ok := d.str(v)
-			if !ok {
-				return false
-			}
+			var s string
+			s, n = d.strField(b)
 			switch num {
 			case fHTTPID:
 				line.id = s
@@ -576,23 +575,13 @@ func (d *wireReader) headerValue(b []byte) (key, value string, ok bool) {
 			return "", "", false
 		}
 		b = b[n:]
-		var v []byte
 		switch {
 		case typ != protowire.BytesType:
 			n = skipField(mdHeaderValue, num, typ, b, 0)
-		case num == fHeaderKey, num == fHeaderValue:
-			if v, n = protowire.ConsumeBytes(b); n < 0 {
-				return "", "", false
-			}
-			s, ok := d.str(v)
-			if !ok {
-				return "", "", false
-			}
-			if num == fHeaderKey {
-				key = s
-			} else {
-				value = s
-			}
+		case num == fHeaderKey:
+			key, n = d.strField(b)
+		case num == fHeaderValue:
+			value, n = d.strField(b)
 		case num == fHeaderRawValue:
 			raw, n = protowire.ConsumeBytes(b)
 		default:
@@ -610,6 +599,24 @@ func (d *wireReader) headerValue(b []byte) (key, value string, ok bool) {
 		}
 	}
 	return key, value, true
+}
+
+// mapEntry reads the map<string, string> entry at the start of b into *m,
+// made on first use, and returns its length, or -1 when it does not read.
+func (d *wireReader) mapEntry(b []byte, m *map[string]string) int {
+	v, n := protowire.ConsumeBytes(b)
+	if n < 0 {
+		return -1
+	}
+	k, val, ok := d.entry(v)
+	if !ok {
+		return -1
+	}
+	if *m == nil {
+		*m = make(map[string]string)
+	}
+	(*m)[k] = val
+	return n
 }
 
 // entry reads a map<string, string> entry. Anything but its key and
@@ -664,32 +671,13 @@ func (d *wireReader) peer(b []byte) (pipeline.Peer, bool) {
 				return p, false
 			}
 		case num == fPeerLabels:
-			if v, n = protowire.ConsumeBytes(b); n >= 0 {
-				k, val, ok := d.entry(v)
-				if !ok {
-					return p, false
-				}
-				if p.Labels == nil {
-					p.Labels = make(map[string]string)
-				}
-				p.Labels[k] = val
-			}
-		case num == fPeerService, num == fPeerPrincipal, num == fPeerCertificate:
-			if v, n = protowire.ConsumeBytes(b); n < 0 {
-				return p, false
-			}
-			s, ok := d.str(v)
-			if !ok {
-				return p, false
-			}
-			switch num {
-			case fPeerService:
-				p.Service = s
-			case fPeerPrincipal:
-				p.Principal = s
-			default:
-				p.Certificate = s
-			}
+			n = d.mapEntry(b, &p.Labels)
+		case num == fPeerService:
+			p.Service, n = d.strField(b)
+		case num == fPeerPrincipal:
+			p.Principal, n = d.strField(b)
+		case num == fPeerCertificate:
+			p.Certificate, n = d.strField(b)
 		default:
 			n = skipField(mdPeer, num, typ, b, 0)
 		}
@@ -749,15 +737,7 @@ func (d *wireReader) socketAddress(b []byte, p *pipeline.Peer) bool {
 		case num == fSocketNamedPort:
 			return false // shares a oneof with port_value
 		case num == fSocketAddress && typ == protowire.BytesType:
-			var v []byte
-			if v, n = protowire.ConsumeBytes(b); n < 0 {
-				return false
-			}
-			s, ok := d.str(v)
-			if !ok {
-				return false
-			}
-			p.Address = s
+			p.Address, n = d.strField(b)
 		case num == fSocketPortValue && typ == protowire.VarintType:
 			var x uint64
 			x, n = protowire.ConsumeVarint(b)
@@ -783,15 +763,7 @@ func (d *wireReader) pipe(b []byte, p *pipeline.Peer) bool {
 		}
 		b = b[n:]
 		if num == fPipePath && typ == protowire.BytesType {
-			var v []byte
-			if v, n = protowire.ConsumeBytes(b); n < 0 {
-				return false
-			}
-			s, ok := d.str(v)
-			if !ok {
-				return false
-			}
-			p.Address = s
+			p.Address, n = d.strField(b)
 		} else {
 			n = skipField(mdPipe, num, typ, b, 0)
 		}
@@ -813,15 +785,7 @@ func (d *wireReader) tlsSession(b []byte) (string, bool) {
 		}
 		b = b[n:]
 		if num == fTLSSNI && typ == protowire.BytesType {
-			var v []byte
-			if v, n = protowire.ConsumeBytes(b); n < 0 {
-				return "", false
-			}
-			s, ok := d.str(v)
-			if !ok {
-				return "", false
-			}
-			sni = s
+			sni, n = d.strField(b)
 		} else {
 			n = skipField(mdTLSSession, num, typ, b, 0)
 		}
