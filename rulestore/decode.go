@@ -142,6 +142,15 @@ func decodeBlocks(name string, data []byte) ([]pipeline.RuleSpec, bool) {
 	if !ok {
 		return nil, false
 	}
+	// The blocks cover the file from its first rule on; what comes before
+	// (comments, a document marker) must parse too, or a byte the YAML
+	// parser refuses anywhere in the file (a control character, invalid
+	// UTF-8) would be accepted there.
+	if offsets[0] > 0 {
+		if _, err := yaml.YAMLToJSON(data[:offsets[0]]); err != nil {
+			return nil, false
+		}
+	}
 	lastDecoded.Lock()
 	prev := lastDecoded.files[name]
 	lastDecoded.Unlock()

@@ -36,6 +36,9 @@ var fastPathCases = []struct {
 	{"null item", "- id: a\n-\n", false},
 	{"rule without id", "- match: {url: https://api.test/}\n", false},
 	{"not a list", "id: a\n", false},
+	{"a control character in a leading comment", "# \x01\n- id: a\n", false},
+	{"invalid UTF-8 in a leading comment", "# \xff\n- id: a\n", false},
+	{"a control character in a rule", "- id: a\n  description: \"\x01\"\n", false},
 }
 
 // fastDecoders are decodeRules's ways to decode a valid file, each
