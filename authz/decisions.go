@@ -54,14 +54,15 @@ func (c *Checker) Decisions(o DecisionsOptions) http.Handler {
 		trust = defaultForwardedTrust
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, hr *http.Request) {
-		r, malformed := trust.decisionRequest(hr)
-		d := c.final(hr.Context(), r, malformed)
+		call := new(decisionCall)
+		malformed := trust.decisionRequest(hr, &call.req)
+		d := c.final(hr.Context(), &call.req, malformed)
 		h := w.Header()
 		if d.Allowed {
 			if s := d.Session; s != nil {
-				addHeaders(h, s.Header)
+				addHeaders(h, s.Header, call.vals[:0])
 				if len(s.RemoveHeaders) > 0 {
-					h.Set("X-Envoy-Auth-Headers-To-Remove", strings.Join(s.RemoveHeaders, ", "))
+					h[headerXEnvoyAuthHeadersToRemove] = []string{strings.Join(s.RemoveHeaders, ", ")}
 				}
 			}
 			w.WriteHeader(http.StatusOK)
@@ -70,7 +71,7 @@ func (c *Checker) Decisions(o DecisionsOptions) http.Handler {
 			d.Release()
 			return
 		}
-		addHeaders(h, d.Denial.Header)
+		addHeaders(h, d.Denial.Header, call.vals[:0])
 		status := d.Denial.Status
 		if status < 200 || status > 599 {
 			status = http.StatusInternalServerError
@@ -80,10 +81,31 @@ func (c *Checker) Decisions(o DecisionsOptions) http.Handler {
 	})
 }
 
+// headerXEnvoyAuthHeadersToRemove is canonical: set by map assignment,
+// it is not canonicalised again on every call.
+const headerXEnvoyAuthHeadersToRemove = "X-Envoy-Auth-Headers-To-Remove"
+
+// decisionCall is what a decision call allocates for itself, in one
+// allocation: the request judged and the backing array of the answer's
+// header values. It is never reused: a handler may keep the request past
+// the call (a coalesced remote call outlives a caller that gives up), and
+// net/http or a middleware the answer's header values.
+type decisionCall struct {
+	req  pipeline.Request
+	vals [decisionCallHeaderValues]string
+}
+
+// decisionCallHeaderValues is how many answer header values a
+// decisionCall holds itself: as many as a typical header mutator sets.
+// With 2, the call fills the allocation size class above the request's
+// (384 bytes): more would grow it for every call.
+const decisionCallHeaderValues = 2
+
 // addHeaders adds every value of src to h, as h.Add would, but copies the
-// values into one slice (src may be a pooled session's, reused after
-// Release) and canonicalises each name once per process, not per call.
-func addHeaders(h http.Header, src map[string][]string) {
+// values (src may be a pooled session's, reused after Release) into one
+// array, buf's when they fit, and canonicalises each name once per
+// process, not per call. buf is empty; nothing else may write its array.
+func addHeaders(h http.Header, src map[string][]string, buf []string) {
 	n := 0
 	for _, vs := range src {
 		n += len(vs)
@@ -91,7 +113,9 @@ func addHeaders(h http.Header, src map[string][]string) {
 	if n == 0 {
 		return
 	}
-	buf := make([]string, 0, n)
+	if cap(buf) < n {
+		buf = make([]string, 0, n)
+	}
 	for k, vs := range src {
 		if len(vs) == 0 {
 			continue
@@ -107,23 +131,26 @@ func addHeaders(h http.Header, src map[string][]string) {
 	}
 }
 
-// decisionRequest rebuilds the request to judge from a decision call. On
-// error the returned request is what was rebuilt so far, for the decision
-// log.
-func (t *ForwardedTrust) decisionRequest(hr *http.Request) (*pipeline.Request, error) {
-	r := &pipeline.Request{
-		ID:       hr.Header.Get("X-Request-Id"),
-		Method:   hr.Method,
-		Scheme:   "http",
-		Host:     hr.Host,
-		Protocol: hr.Proto,
-		Header:   make(pipeline.Header, len(hr.Header)),
-	}
+// decisionRequest rebuilds the request to judge from a decision call into
+// r, which is zero. On error r is what was rebuilt so far, for the
+// decision log.
+func (t *ForwardedTrust) decisionRequest(hr *http.Request, r *pipeline.Request) error {
+	r.Method, r.Scheme, r.Host, r.Protocol = hr.Method, "http", hr.Host, hr.Proto
 	if hr.TLS != nil {
 		r.Scheme = "https"
 	}
+	// One pass over the headers converts the names and notes which
+	// forwarded headers were sent. Names are matched exactly, as
+	// hr.Header[name] would: net/http canonicalises every valid name.
+	r.Header = make(pipeline.Header, len(hr.Header))
+	var sent forwardedSet
 	for k, vs := range hr.Header {
-		r.Header[requestHeaderNames.get(k)] = vs
+		n := requestHeaderNames.get(k)
+		r.Header[n.lower] = vs
+		sent |= n.forwarded
+		if n.requestID && len(vs) > 0 {
+			r.ID = vs[0]
+		}
 	}
 	peer, perr := netip.ParseAddrPort(hr.RemoteAddr)
 	if perr == nil {
@@ -138,14 +165,14 @@ func (t *ForwardedTrust) decisionRequest(hr *http.Request) (*pipeline.Request, e
 	}
 	callPath, _, _ := strings.Cut(target, "?")
 	if callPath != DecisionsPath && !strings.HasPrefix(callPath, DecisionsPath+"/") {
-		return r, fmt.Errorf("request target is not %s or below it", DecisionsPath)
+		return fmt.Errorf("request target is not %s or below it", DecisionsPath)
 	}
 	suffix := target[len(DecisionsPath):]
 	r.RawPath, r.RawQuery, _ = strings.Cut(suffix, "?")
 
-	f, err := t.read(hr, peer, perr == nil)
+	f, err := t.read(hr, sent&t.headers, peer, perr == nil)
 	if err != nil {
-		return r, err
+		return err
 	}
 	if f.method != "" {
 		r.Method = f.method
@@ -163,14 +190,14 @@ func (t *ForwardedTrust) decisionRequest(hr *http.Request) (*pipeline.Request, e
 		// target too; a proxy that passes the client's X-Forwarded-Uri
 		// through must not let it choose another.
 		if r.RawPath != "" && suffix != f.target {
-			return r, fmt.Errorf("%s and the path after %s state different request targets", f.targetFrom, DecisionsPath)
+			return fmt.Errorf("%s and the path after %s state different request targets", f.targetFrom, DecisionsPath)
 		}
 		r.RawPath, r.RawQuery, _ = strings.Cut(f.target, "?")
 	}
 	if err := f.checkForwarded(r.Host, hostFrom, r.Scheme, schemeFrom); err != nil {
-		return r, err
+		return err
 	}
-	return r, nil
+	return nil
 }
 
 // addrString returns peer's address as netip prints it, unmapped. An
@@ -189,18 +216,18 @@ func addrString(remoteAddr string, peer netip.AddrPort) string {
 // are converted on every call, so a client sending new names each time
 // cannot grow it. Safe for concurrent use: the map is replaced, never
 // changed.
-type headerNames struct {
-	conv func(string) string
+type headerNames[V any] struct {
+	conv func(string) V
 	max  int
-	m    atomic.Pointer[map[string]string]
+	m    atomic.Pointer[map[string]V]
 }
 
-func newHeaderNames(conv func(string) string, max int, seed ...string) *headerNames {
-	m := make(map[string]string, len(seed))
+func newHeaderNames[V any](conv func(string) V, max int, seed ...string) *headerNames[V] {
+	m := make(map[string]V, len(seed))
 	for _, k := range seed {
 		m[k] = conv(k)
 	}
-	n := &headerNames{conv: conv, max: max}
+	n := &headerNames[V]{conv: conv, max: max}
 	n.m.Store(&m)
 	return n
 }
@@ -209,14 +236,14 @@ func newHeaderNames(conv func(string) string, max int, seed ...string) *headerNa
 const maxRememberedName = 64
 
 // get returns conv(k).
-func (n *headerNames) get(k string) string {
+func (n *headerNames[V]) get(k string) V {
 	old := n.m.Load()
 	if v, ok := (*old)[k]; ok {
 		return v
 	}
 	v := n.conv(k)
 	if len(*old) < n.max && len(k) <= maxRememberedName {
-		m := make(map[string]string, len(*old)+1)
+		m := make(map[string]V, len(*old)+1)
 		maps.Copy(m, *old)
 		m[k] = v
 		// Losing a race only loses this name until its next call.
@@ -225,11 +252,29 @@ func (n *headerNames) get(k string) string {
 	return v
 }
 
-// requestHeaderNames lower-cases the (canonical) names of decision calls'
-// headers for pipeline.Header; responseHeaderNames canonicalises the
-// (lower-case) names of the headers a decision answers with.
+// requestHeaderName is what a decision call needs to know of one of its
+// header names.
+type requestHeaderName struct {
+	lower     string       // the name in pipeline.Header
+	forwarded forwardedSet // the name's, when it is a forwarded header
+	requestID bool         // the name is X-Request-Id
+}
+
+// headerXRequestID is the header whose value is the request's ID.
+const headerXRequestID = "X-Request-Id"
+
+// newRequestHeaderName describes k, a name as the call's http.Header
+// holds it: canonical when valid, and compared exactly, as indexing the
+// http.Header with a canonical name would.
+func newRequestHeaderName(k string) requestHeaderName {
+	return requestHeaderName{lower: strings.ToLower(k), forwarded: forwardedBit(k), requestID: k == headerXRequestID}
+}
+
+// requestHeaderNames describes the (canonical) names of decision calls'
+// headers; responseHeaderNames canonicalises the (lower-case) names of the
+// headers a decision answers with.
 var (
-	requestHeaderNames = newHeaderNames(strings.ToLower, 256,
+	requestHeaderNames = newHeaderNames(newRequestHeaderName, 256,
 		"Accept", "Accept-Encoding", "Accept-Language", "Authorization", "Cache-Control", "Connection",
 		"Content-Length", "Content-Type", "Cookie", "Forwarded", "Host", "Origin", "Referer",
 		"Traceparent", "Tracestate", "User-Agent", "X-Forwarded-For", "X-Forwarded-Host",

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/netip"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -50,7 +51,9 @@ func TestHeaderNamesBounded(t *testing.T) {
 }
 
 // TestAddHeadersIsAdd: addHeaders leaves h as http.Header.Add of every
-// value would, and shares no slice with src.
+// value would, and shares no slice with src, whether the values fit in
+// the array it is given or not; it writes no more of that array than
+// the values need.
 func TestAddHeadersIsAdd(t *testing.T) {
 	for _, tt := range []struct {
 		name string
@@ -64,27 +67,38 @@ func TestAddHeadersIsAdd(t *testing.T) {
 		{"appends to what is set", http.Header{"Connection": {"close"}, "X-User": {"first"}}, map[string][]string{"connection": {"keep-alive"}, "x-user": {"second"}}},
 		{"two spellings of one name", http.Header{}, map[string][]string{"x-a": {"1"}, "X-A": {"2"}}},
 	} {
-		t.Run(tt.name, func(t *testing.T) {
-			want := tt.h.Clone()
-			for k, vs := range tt.src {
-				for _, v := range vs {
-					want.Add(k, v)
+		for _, bufCap := range []int{0, 1, decisionCallHeaderValues} {
+			t.Run(fmt.Sprintf("%s/buf %d", tt.name, bufCap), func(t *testing.T) {
+				src := make(map[string][]string, len(tt.src))
+				for k, vs := range tt.src {
+					src[k] = slices.Clone(vs)
 				}
-			}
-			got := tt.h.Clone()
-			addHeaders(got, tt.src)
-			if !equalHeaderSets(got, want) {
-				t.Fatalf("got %v, want %v", got, want)
-			}
-			for _, vs := range tt.src {
-				for i := range vs {
-					vs[i] = "overwritten"
+				want := tt.h.Clone()
+				for k, vs := range src {
+					for _, v := range vs {
+						want.Add(k, v)
+					}
 				}
-			}
-			if !equalHeaderSets(got, want) {
-				t.Errorf("changing src changed the headers: %v", got)
-			}
-		})
+				got := tt.h.Clone()
+				arr := make([]string, bufCap+1)
+				arr[bufCap] = "past the buffer"
+				addHeaders(got, src, arr[:0:bufCap])
+				if !equalHeaderSets(got, want) {
+					t.Fatalf("got %v, want %v", got, want)
+				}
+				if arr[bufCap] != "past the buffer" {
+					t.Errorf("wrote past the buffer's capacity: %q", arr[bufCap])
+				}
+				for _, vs := range src {
+					for i := range vs {
+						vs[i] = "overwritten"
+					}
+				}
+				if !equalHeaderSets(got, want) {
+					t.Errorf("changing src changed the headers: %v", got)
+				}
+			})
+		}
 	}
 }
 

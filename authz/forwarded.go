@@ -30,6 +30,31 @@ const (
 var knownForwarded = []string{HeaderXForwardedMethod, HeaderXForwardedProto, HeaderXForwardedHost, HeaderXForwardedURI,
 	HeaderXOriginalMethod, HeaderXOriginalURI, HeaderForwarded}
 
+// forwardedSet is a set of forwarded headers: bit i stands for
+// knownForwarded[i]. A decision call notes the ones it carries while it
+// converts its header names, instead of looking each up again.
+type forwardedSet uint8
+
+// forwardedBit returns the set of name alone, empty when name is not
+// exactly (canonical) one of knownForwarded.
+func forwardedBit(name string) forwardedSet {
+	if i := slices.Index(knownForwarded, name); i >= 0 {
+		return 1 << i
+	}
+	return 0
+}
+
+// names lists the headers of s in the order of knownForwarded.
+func (s forwardedSet) names() []string {
+	var names []string
+	for i, name := range knownForwarded {
+		if s&(1<<i) != 0 {
+			names = append(names, name)
+		}
+	}
+	return names
+}
+
 // DefaultTrustedProxies are the peers whose forwarded headers are believed
 // when nothing is configured: the same host.
 func DefaultTrustedProxies() []string { return []string{"127.0.0.0/8", "::1/128"} }
@@ -48,7 +73,7 @@ func DefaultForwardedHeaders() []string { return slices.Clone(knownForwarded) }
 // A ForwardedTrust is immutable and safe for concurrent use.
 type ForwardedTrust struct {
 	proxies []netip.Prefix
-	headers map[string]bool // canonical MIME names
+	headers forwardedSet // the ones read
 }
 
 // NewForwardedTrust returns the trust for serve.api.forwarded:
@@ -56,7 +81,7 @@ type ForwardedTrust struct {
 // forwarded headers the decision API reads (case-insensitive). Empty lists
 // trust no peer and read no header.
 func NewForwardedTrust(trustedProxies, headers []string) (*ForwardedTrust, error) {
-	t := &ForwardedTrust{headers: map[string]bool{}}
+	t := &ForwardedTrust{}
 	var errs []error
 	for _, s := range trustedProxies {
 		p, err := netip.ParsePrefix(strings.TrimSpace(s))
@@ -81,7 +106,7 @@ func NewForwardedTrust(trustedProxies, headers []string) (*ForwardedTrust, error
 			errs = append(errs, fmt.Errorf("headers: %q is not a forwarded header the decision API reads (%s)", h, strings.Join(knownForwarded, ", ")))
 			continue
 		}
-		t.headers[name] = true
+		t.headers |= forwardedBit(name)
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
@@ -123,35 +148,29 @@ type forwardedFacts struct {
 }
 
 // read collects the configured forwarded headers of hr, sent by peer
-// (hr.RemoteAddr parsed; parsed says whether it parses). A listed header
+// (hr.RemoteAddr parsed; parsed says whether it parses); sent is the set
+// of them hr carries (under its canonical name). A listed header
 // from an untrusted peer, a header repeated with different values, a list
 // where one value belongs, a value its header cannot carry, and two
 // headers stating the same fact differently are errors: the caller denies
 // with 400 rather than pick one.
-func (t *ForwardedTrust) read(hr *http.Request, peer netip.AddrPort, parsed bool) (forwardedFacts, error) {
+func (t *ForwardedTrust) read(hr *http.Request, sent forwardedSet, peer netip.AddrPort, parsed bool) (forwardedFacts, error) {
 	var f forwardedFacts
-	var buf [7]string // len(knownForwarded): no allocation
-	sent := buf[:0]
-	for _, name := range knownForwarded {
-		if _, ok := hr.Header[name]; ok && t.headers[name] {
-			sent = append(sent, name)
-		}
-	}
-	if len(sent) == 0 {
+	if sent == 0 {
 		return f, nil
 	}
 	if !parsed || !t.trusts(peer) {
-		return f, fmt.Errorf("%s sent by %s, which is not in serve.api.forwarded.trusted_proxies", strings.Join(sent, ", "), hr.RemoteAddr)
+		return f, fmt.Errorf("%s sent by %s, which is not in serve.api.forwarded.trusted_proxies", strings.Join(sent.names(), ", "), hr.RemoteAddr)
 	}
 
 	var err error
-	if f.method, f.methodFrom, err = t.agree(hr.Header, false, HeaderXForwardedMethod, HeaderXOriginalMethod); err != nil {
+	if f.method, f.methodFrom, err = agree(hr.Header, sent, false, HeaderXForwardedMethod, HeaderXOriginalMethod); err != nil {
 		return forwardedFacts{}, err
 	}
 	if f.method != "" && !httpguts.ValidHeaderFieldName(f.method) { // the token grammar
 		return forwardedFacts{}, fmt.Errorf("%s %q is not an HTTP method", f.methodFrom, f.method)
 	}
-	proto, _, err := t.agree(hr.Header, false, HeaderXForwardedProto)
+	proto, _, err := agree(hr.Header, sent, false, HeaderXForwardedProto)
 	if err != nil {
 		return forwardedFacts{}, err
 	}
@@ -160,14 +179,14 @@ func (t *ForwardedTrust) read(hr *http.Request, peer netip.AddrPort, parsed bool
 			return forwardedFacts{}, fmt.Errorf("%s %q is not http, https, ws or wss", HeaderXForwardedProto, proto)
 		}
 	}
-	if f.host, _, err = t.agree(hr.Header, false, HeaderXForwardedHost); err != nil {
+	if f.host, _, err = agree(hr.Header, sent, false, HeaderXForwardedHost); err != nil {
 		return forwardedFacts{}, err
 	}
 	// A request target may contain commas: it is never split.
-	if f.target, f.targetFrom, err = t.agree(hr.Header, true, HeaderXForwardedURI, HeaderXOriginalURI); err != nil {
+	if f.target, f.targetFrom, err = agree(hr.Header, sent, true, HeaderXForwardedURI, HeaderXOriginalURI); err != nil {
 		return forwardedFacts{}, err
 	}
-	if vs := hr.Header[HeaderForwarded]; len(vs) > 0 && t.headers[HeaderForwarded] {
+	if vs := hr.Header[HeaderForwarded]; len(vs) > 0 && sent&forwardedBit(HeaderForwarded) != 0 {
 		elems, err := parseForwarded(strings.Join(vs, ","))
 		if err != nil {
 			return forwardedFacts{}, fmt.Errorf("%s: %w", HeaderForwarded, err)
@@ -179,15 +198,15 @@ func (t *ForwardedTrust) read(hr *http.Request, peer netip.AddrPort, parsed bool
 	return f, nil
 }
 
-// agree returns the value that the listed headers among names state, and
+// agree returns the value that the headers of sent among names state, and
 // the header it came from ("" when none does). Each header must have one
 // value (repeated fields identical; no comma unless mayComma), and all
 // must state the same one. Values are left out of the errors: a request
 // target may carry credentials in its query.
-func (t *ForwardedTrust) agree(h http.Header, mayComma bool, names ...string) (value, from string, err error) {
+func agree(h http.Header, sent forwardedSet, mayComma bool, names ...string) (value, from string, err error) {
 	for _, name := range names {
 		vs := h[name] // names are canonical
-		if !t.headers[name] || len(vs) == 0 {
+		if sent&forwardedBit(name) == 0 || len(vs) == 0 {
 			continue
 		}
 		for _, v := range vs[1:] {
