@@ -19,9 +19,10 @@ type Snapshots interface {
 }
 
 // Observer is told about every decision (metrics). It must be cheap and
-// safe for concurrent use.
+// safe for concurrent use. The decision comes by value: a pointer handed
+// to an interface method would move every check's decision to the heap.
 type Observer interface {
-	ObserveDecision(d *pipeline.Decision)
+	ObserveDecision(d pipeline.Decision)
 }
 
 // Checker runs checks and logs decisions. It is shared by the gRPC and HTTP
@@ -133,7 +134,7 @@ func (c *Checker) final(ctx context.Context, r *pipeline.Request, malformed erro
 // are.
 func (c *Checker) record(r *pipeline.Request, d *pipeline.Decision, steps *stepLog, span trace.Span) {
 	if c.obs != nil {
-		c.obs.ObserveDecision(d)
+		c.obs.ObserveDecision(*d)
 	}
 	lvl := zapcore.InfoLevel
 	if !d.Allowed && pipeline.StatusOf(d.Err) >= 500 {

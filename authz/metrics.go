@@ -67,7 +67,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 }
 
 // ObserveDecision implements Observer.
-func (m *Metrics) ObserveDecision(d *pipeline.Decision) {
+func (m *Metrics) ObserveDecision(d pipeline.Decision) {
 	k := decisionKey{rule: d.RuleID, reason: d.Reason, allowed: d.Allowed}
 	c := m.series.get(k, func() prometheus.Counter {
 		return m.decisions.WithLabelValues(k.rule, decisionLabel(k.allowed), boundedLabel(k.reason))
