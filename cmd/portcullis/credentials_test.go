@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -128,6 +129,9 @@ func TestGeneratedCredentialsSignAndVerify(t *testing.T) {
 			if servedSet.Len() != 1 || !ok || !jwk.Equal(got, want) {
 				t.Errorf("served %s, want the generated public key %s", served, pubRaw)
 			}
+			// Signers holds its key sets weakly, for the rules in force:
+			// m is what keeps this one published until here.
+			runtime.KeepAlive(m)
 		})
 	}
 }

@@ -222,7 +222,17 @@ func TestDirPicksUpNewClusterFolders(t *testing.T) {
 	if got := w.publish(t); got["edge"] != "a,e,e2" {
 		t.Fatalf("published %v", got)
 	}
-	if err := os.RemoveAll(filepath.Join(dir, "edge")); err != nil {
+	// Removing a folder is two steps, as os.RemoveAll does them: its
+	// files, then the folder. The watcher may read the folder in between,
+	// so each step is awaited: an emptied folder is still a cluster, with
+	// the default rules only.
+	if err := os.Remove(filepath.Join(dir, "edge", "e.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	if got := w.publish(t); len(got) != 2 || got[""] != "a" || got["edge"] != "a" {
+		t.Fatalf("published %v", got)
+	}
+	if err := os.Remove(filepath.Join(dir, "edge")); err != nil {
 		t.Fatal(err)
 	}
 	if got := w.publish(t); len(got) != 1 || got[""] != "a" {
