@@ -313,17 +313,8 @@ func (s *Source) Run(ctx context.Context, publish func(rulestore.Set) error) err
 		if r.inline != nil {
 			continue
 		}
-		// Watch the directory holding a file, not the file: editors and
-		// Kubernetes replace files by rename, which drops a file watch.
-		dir := r.path
-		if fi, err := os.Stat(r.path); err != nil || !fi.IsDir() {
-			dir = filepath.Dir(r.path)
-		}
-		if !dirs[dir] {
-			if err := w.Add(dir); err != nil {
-				return fmt.Errorf("watch %s: %w", dir, err)
-			}
-			dirs[dir] = true
+		if err := watchRepo(w, r.path, dirs); err != nil {
+			return err
 		}
 	}
 	if s.OnWatching != nil {
@@ -372,6 +363,36 @@ func (s *Source) Run(ctx context.Context, publish func(rulestore.Set) error) err
 			s.reload(publish)
 		}
 	}
+}
+
+// watchRepo adds to w the directory to watch for the repository at path,
+// unless dirs (the directories watched) has it: the directory itself, or
+// the one holding a file, not the file, because editors and Kubernetes
+// replace files by rename, which drops a file watch. A directory removed
+// between the look and the watch is watched through its parent, as a
+// missing one is, so that its return is seen; only a parent missing too
+// is an error.
+func watchRepo(w interface{ Add(string) error }, path string, dirs map[string]bool) error {
+	dir := filepath.Dir(path)
+	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+		dir = path
+	}
+	if dirs[dir] {
+		return nil
+	}
+	err := w.Add(dir)
+	if err != nil && dir == path && errors.Is(err, fs.ErrNotExist) {
+		dir = filepath.Dir(path)
+		if dirs[dir] {
+			return nil
+		}
+		err = w.Add(dir)
+	}
+	if err != nil {
+		return fmt.Errorf("watch %s: %w", dir, err)
+	}
+	dirs[dir] = true
+	return nil
 }
 
 // reload reads and publishes the rule set. A rejected set is logged as one
