@@ -403,12 +403,15 @@ func TestSecurityD(t *testing.T) {
 	})
 
 	t.Run("D-09 cache entry outliving the token", func(t *testing.T) {
-		exp := time.Now().Unix() + 2
+		// At least 3 s before exp for the two allowed checks, which on a
+		// loaded machine under -race can take more than the 1 s that
+		// now+2 left at worst.
+		exp := time.Now().Unix() + 4
 		intro.expShort.Store(exp)
 		secAllow(t, w.check(t, secCheck("GET", secHost, "/d09/x", secBearer("tok-short"))), "R-intro-exp")
 		secAllow(t, w.check(t, secCheck("GET", secHost, "/d09r/x", secBearer("tok-revoked"))), "R-intro-revoke")
 		intro.revoked.Store(true)
-		// exp is at most 2s away; the revocation variant's cache ttl is 1s.
+		// exp is at most 4s away; the revocation variant's cache ttl is 1s.
 		time.Sleep(time.Until(time.Unix(exp, 0).Add(300 * time.Millisecond)))
 		secDeny(t, w.check(t, secCheck("GET", secHost, "/d09/x", secBearer("tok-short"))), 401)
 		secDeny(t, w.check(t, secCheck("GET", secHost, "/d09r/x", secBearer("tok-revoked"))), 401)
@@ -417,7 +420,7 @@ func TestSecurityD(t *testing.T) {
 	t.Run("D-13 slow-loris response body", func(t *testing.T) {
 		// The body never ends (a byte per 100ms until the client goes), so
 		// only the rule's 300ms timeout can end the call, long before the
-		// check's own budget (secTry's 10s): the denial names the remote.
+		// check's own budget: the denial names the remote.
 		r := w.check(t, secCheck("GET", secHost, "/d13/slow-body", nil))
 		secDeny(t, r, 503)
 		if r.reason() != "remote_json_unavailable" {
