@@ -15,6 +15,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	yaml2 "go.yaml.in/yaml/v2"
 	"sigs.k8s.io/yaml"
 
 	"github.com/portcullis-authz/portcullis/pipeline"
@@ -47,6 +48,11 @@ func DecodeRulesAll(name string, data []byte) ([]pipeline.RuleSpec, error) {
 }
 
 func decodeRules(name string, data []byte) ([]pipeline.RuleSpec, error) {
+	if t := bytes.TrimLeft(data, " \t\r\n"); len(t) > 0 && t[0] == '[' {
+		if specs, ok := decodeJSON(name, data); ok {
+			return specs, nil
+		}
+	}
 	if specs, ok := decodeBlocks(name, data); ok {
 		return specs, nil
 	}
@@ -95,30 +101,40 @@ const (
 	blockMax     = 512
 )
 
+// ruleParts are where the rules of a file are: the i-th from offsets[i]
+// to ends[i], on line lines[i].
+type ruleParts struct {
+	offsets, ends, lines []int
+	// firstLines: blockStarts hashes a rule's first line, not all of it,
+	// so that a change in a rule moves no boundary. For JSON, where every
+	// rule's first line may be "{", it hashes the whole rule.
+	firstLines bool
+}
+
 // blockStarts returns the index of each block's first rule, and n.
-func blockStarts(data []byte, offsets []int) []int {
+func blockStarts(data []byte, p ruleParts) []int {
 	starts := []int{0}
-	for i := 1; i < len(offsets); i++ {
-		line := data[offsets[i]:]
-		if j := bytes.IndexByte(line, '\n'); j >= 0 {
-			line = line[:j]
+	for i := 1; i < len(p.offsets); i++ {
+		key := data[p.offsets[i]:p.ends[i]]
+		if j := bytes.IndexByte(key, '\n'); j >= 0 && p.firstLines {
+			key = key[:j]
 		}
 		h := fnv.New32a()
-		h.Write(line)
+		h.Write(key)
 		if h.Sum32()%blockAverage == 0 || i-starts[len(starts)-1] >= blockMax {
 			starts = append(starts, i)
 		}
 	}
-	return append(starts, len(offsets))
+	return append(starts, len(p.offsets))
 }
 
 // lastDecoded holds, by file name, the blocks of the file last decoded by
 // blocks, under the SHA-256 of their text: a reload reparses only the
 // blocks that changed. A block's rules depend on nothing but its text
-// (decodeBlocks refuses files where they would), and rules are never
-// modified once decoded, so they are reused as they are, with their index
-// and line set anew. Each entry holds no more than the rules the store
-// holds anyway, but a file that is gone keeps its entry until
+// (decodeBlocks and decodeJSON refuse files where they would), and rules
+// are never modified once decoded, so they are reused as they are, with
+// their index and line set anew. Each entry holds no more than the rules
+// the store holds anyway, but a file that is gone keeps its entry until
 // maxDecodedFiles names have been seen, when the cache starts afresh.
 var lastDecoded = struct {
 	sync.Mutex
@@ -131,10 +147,9 @@ var lastDecoded = struct {
 const maxDecodedFiles = 256
 
 // decodeBlocks decodes a valid rule file written as a block list
-// (blockItems) a block of rules at a time, on every CPU, reusing the
-// unchanged blocks of the file's previous decode. Each block must parse,
-// on its own, into a list of exactly the rules found in it, which it
-// cannot if a multi-line string or an anchor spans blocks; ok is false
+// (blockItems) a block of rules at a time (decodeParts). Each block must
+// parse, on its own, into a list of exactly the rules found in it, which
+// it cannot if a multi-line string or an anchor spans blocks; ok is false
 // then, and for anything decodeValid refuses, and the caller decodes the
 // whole file instead.
 func decodeBlocks(name string, data []byte) ([]pipeline.RuleSpec, bool) {
@@ -151,11 +166,22 @@ func decodeBlocks(name string, data []byte) ([]pipeline.RuleSpec, bool) {
 			return nil, false
 		}
 	}
+	ends := append(offsets[1:len(offsets):len(offsets)], len(data))
+	return decodeParts(name, data, ruleParts{offsets, ends, lines, true}, decodeYAML)
+}
+
+// decodeParts decodes the rules of data, at p, in blocks (blockStarts) on
+// every CPU, reusing the unchanged blocks of the previous decode of a
+// file of that name. decode decodes a block's text, from its first rule's
+// start to its last one's end, into exactly the block's rules; ok is false
+// where it does not.
+func decodeParts(name string, data []byte, p ruleParts,
+	decode func(name string, text []byte) ([]pipeline.RuleSpec, bool)) ([]pipeline.RuleSpec, bool) {
 	lastDecoded.Lock()
 	prev := lastDecoded.files[name]
 	lastDecoded.Unlock()
-	specs := make([]pipeline.RuleSpec, len(offsets))
-	starts := blockStarts(data, offsets)
+	specs := make([]pipeline.RuleSpec, len(p.offsets))
+	starts := blockStarts(data, p)
 	blocks := len(starts) - 1
 	sums := make([][sha256.Size]byte, blocks)
 	var failed atomic.Bool // a block did not decode on its own
@@ -163,30 +189,21 @@ func decodeBlocks(name string, data []byte) ([]pipeline.RuleSpec, bool) {
 	var wg sync.WaitGroup
 	for range min(runtime.GOMAXPROCS(0), blocks) {
 		wg.Go(func() {
-			for b := int(next.Add(1) - 1); b < blocks; b = int(next.Add(1) - 1) {
+			for b := int(next.Add(1) - 1); b < blocks && !failed.Load(); b = int(next.Add(1) - 1) {
 				first, last := starts[b], starts[b+1]
-				end := len(data)
-				if last < len(offsets) {
-					end = offsets[last]
-				}
-				text := data[offsets[first]:end]
+				text := data[p.offsets[first]:p.ends[last-1]]
 				sums[b] = sha256.Sum256(text)
 				got := prev[sums[b]]
 				if got == nil {
-					js, err := yaml.YAMLToJSON(text)
-					if err != nil {
-						failed.Store(true)
-						continue
-					}
 					var ok bool
-					if got, ok = decodeValid(name, js); !ok || len(got) != last-first {
+					if got, ok = decode(name, text); !ok || len(got) != last-first {
 						failed.Store(true)
-						continue
+						return
 					}
 				}
 				copy(specs[first:last], got)
 				for i := first; i < last; i++ {
-					specs[i].Index, specs[i].Line = i, lines[i]
+					specs[i].Index, specs[i].Line = i, p.lines[i]
 				}
 			}
 		})
@@ -208,6 +225,26 @@ func decodeBlocks(name string, data []byte) ([]pipeline.RuleSpec, bool) {
 	lastDecoded.files[name] = done
 	lastDecoded.Unlock()
 	return specs, true
+}
+
+// decodeYAML is decodeValid of the JSON form of text, a YAML rule list:
+// parsed by simpleYAML where it can, and decoded from the parse directly
+// where specsFromTree can, through the JSON form where it cannot.
+func decodeYAML(name string, text []byte) ([]pipeline.RuleSpec, bool) {
+	var tree any
+	if items, ok := simpleYAML(text); ok {
+		tree = items
+	} else if err := yaml2.Unmarshal(text, &tree); err != nil {
+		return nil, false
+	}
+	if specs, ok := specsFromTree(name, tree); ok {
+		return specs, true
+	}
+	js, err := yaml.YAMLToJSON(text)
+	if err != nil {
+		return nil, false
+	}
+	return decodeValid(name, js)
 }
 
 // decodeValid decodes a rule list in one strict pass, as valid files are:

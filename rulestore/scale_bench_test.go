@@ -89,3 +89,65 @@ func BenchmarkReloadOneLineChange(b *testing.B) {
 		apply(b, s, next, v)
 	}
 }
+
+// scaleRulesJSON is scaleRules written as JSON, a rule a line.
+func scaleRulesJSON(n int) []byte {
+	var b bytes.Buffer
+	b.WriteString("[\n")
+	for i := range n {
+		if i > 0 {
+			b.WriteString(",\n")
+		}
+		fmt.Fprintf(&b, `{"id": "r%06d", "match": {"url": "<http|https>://host-%03d/svc-%05d/<.*>", "methods": ["GET"]}, `, i, i%100, i)
+		b.WriteString(`"authenticators": [{"handler": "anonymous"}], "authorizer": {"handler": "allow"}, `)
+		b.WriteString(`"mutators": [{"handler": "header", "config": {"headers": {"X-User": "{{ print .Subject }}"}}}]}`)
+	}
+	b.WriteString("\n]\n")
+	return b.Bytes()
+}
+
+// BenchmarkDecodeRules decodes a file of 100,000 rules, YAML and JSON, as
+// a first load does (nothing of an earlier decode to reuse).
+func BenchmarkDecodeRules(b *testing.B) {
+	const n = 100_000
+	for _, tt := range []struct {
+		name string
+		data []byte
+	}{{"yaml", scaleRules(n)}, {"json", scaleRulesJSON(n)}} {
+		b.Run(tt.name, func(b *testing.B) {
+			b.SetBytes(int64(len(tt.data)))
+			i := 0
+			for b.Loop() {
+				// A new name each time: no blocks of the last decode.
+				i++
+				if _, err := rulestore.DecodeRules(fmt.Sprintf("rules-%d", i), tt.data); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkLoad100k decodes and applies a file of 100,000 rules, YAML and
+// JSON, into an empty store, as serve's first load does.
+func BenchmarkLoad100k(b *testing.B) {
+	const n = 100_000
+	for _, tt := range []struct {
+		name string
+		data []byte
+	}{{"yaml", scaleRules(n)}, {"json", scaleRulesJSON(n)}} {
+		b.Run(tt.name, func(b *testing.B) {
+			i := 0
+			for b.Loop() {
+				i++
+				specs, err := rulestore.DecodeRules(fmt.Sprintf("rules-%d", i), tt.data)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := scaleStore(b).Apply(specs, "v1"); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
