@@ -46,7 +46,7 @@ func loggerConfig(c config.Log) (zap.Config, error) {
 	cfg.DisableStacktrace = true
 	cfg.DisableCaller = true
 	cfg.EncoderConfig.TimeKey = "time"
-	cfg.EncoderConfig.EncodeTime = zapcore.ISO8601TimeEncoder
+	cfg.EncoderConfig.EncodeTime = encodeLineTime // zapcore.ISO8601TimeEncoder's text
 	if c.Format == "text" || c.Format == "console" {
 		cfg.Encoding = "console"
 		cfg.EncoderConfig.EncodeLevel = zapcore.CapitalLevelEncoder
@@ -197,7 +197,7 @@ func (t textEncoder) EncodeEntry(ent zapcore.Entry, fields []zapcore.Field) (*bu
 		}
 	}
 	if t.on.time && !ent.Time.IsZero() {
-		line.AppendTime(ent.Time, "2006-01-02T15:04:05.000Z0700") // zapcore.ISO8601TimeEncoder
+		line.AppendString(loggedTimes.format(ent.Time)) // zapcore.ISO8601TimeEncoder's text
 	}
 	if t.on.level {
 		sep()
