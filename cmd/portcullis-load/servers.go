@@ -16,11 +16,11 @@ import (
 
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"go.uber.org/zap"
-	"go.uber.org/zap/zapcore"
 	"google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc"
 
 	"github.com/portcullis-authz/portcullis/authz"
+	"github.com/portcullis-authz/portcullis/cmd/internal/logging"
 	svcconfig "github.com/portcullis-authz/portcullis/cmd/portcullis/config"
 	"github.com/portcullis-authz/portcullis/handlers/builtin"
 	"github.com/portcullis-authz/portcullis/pipeline"
@@ -177,33 +177,48 @@ func grpcServe(g *grpc.Server) func(context.Context, net.Listener) error {
 
 // portcullisServer builds Portcullis's gRPC server or HTTP API as the
 // service does (cmd/portcullis serve), from the service's configuration
-// defaults, with sc's rules and a decision logger at info, the default
-// level, encoding JSON lines as the service does (to io.Discard, so the
-// terminal is not the cost).
+// defaults, with sc's rules and serve's logger (logging.Open) at the
+// default log level and format: decision lines are buffered and written
+// to os.DevNull, a file, so each flush costs the write system call a log
+// file costs, and the terminal is not the cost.
 func portcullisServer(sc scenario, dir string, o childOptions) (*server, error) {
-	log := zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()), zapcore.AddSync(io.Discard), zapcore.InfoLevel))
-	deps := builtin.NewDeps(log)
-	store, cfg, err := portcullisStore(dir, deps, log)
+	cfg, err := serviceConfig()
 	if err != nil {
+		return nil, err
+	}
+	log, stopLog, err := childLogger(cfg, os.DevNull)
+	if err != nil {
+		return nil, err
+	}
+	deps := builtin.NewDeps(log.Named("handlers"))
+	closeAll := func() {
 		deps.Close()
+		stopLog()
+	}
+	store, _, err := portcullisStore(dir, deps, log)
+	if err != nil {
+		closeAll()
 		return nil, err
 	}
 	timeout := cfg.Serve.CheckTimeout
 	if o.CheckTimeout > 0 {
 		timeout = o.CheckTimeout
 	}
-	checker := authz.NewChecker(store, log.Named("decision"), nil, authz.WithBudget(timeout, cfg.Serve.DeadlineMargin))
+	// serviceConfig validated log.decisions.
+	sampling, _ := cfg.Log.DecisionSampling()
+	checker := authz.NewChecker(store, log.Named(logging.DecisionLogger), nil,
+		authz.WithBudget(timeout, cfg.Serve.DeadlineMargin), authz.WithDecisionSampling(sampling))
 	if sc.http {
 		fwd, err := authz.NewForwardedTrust(cfg.Serve.API.Forwarded.TrustedProxies, cfg.Serve.API.Forwarded.Headers)
 		if err != nil {
-			deps.Close()
+			closeAll()
 			return nil, err
 		}
 		api := authz.NewAPIHandler(store, nil, authz.APIOptions{PublicJWKS: deps.PublicJWKS,
 			Decisions: checker.Decisions(authz.DecisionsOptions{Forwarded: fwd})})
 		return &server{serve: func(ctx context.Context, lis net.Listener) error {
 			return authz.ServeHTTP(ctx, lis, api, log)
-		}, close: deps.Close}, nil
+		}, close: closeAll}, nil
 	}
 	g := cfg.Serve.GRPC
 	g.NumStreamWorkers = streamWorkers(cfg, o)
@@ -215,7 +230,22 @@ func portcullisServer(sc scenario, dir string, o childOptions) (*server, error) 
 		StopTimeout:          time.Second,
 	})
 	srv.SetServing(true)
-	return &server{serve: srv.Serve, close: deps.Close}, nil
+	return &server{serve: srv.Serve, close: closeAll}, nil
+}
+
+// childLogger opens serve's logger (logging.Open) for cfg, writing to
+// the file at path.
+func childLogger(cfg *svcconfig.Config, path string) (log *zap.Logger, stop func(), err error) {
+	zcfg, err := logging.Config(cfg.Log)
+	if err != nil {
+		return nil, nil, fmt.Errorf("log.level: %w", err)
+	}
+	zcfg.OutputPaths = []string{path}
+	log, stop, err = logging.Open(zcfg, nil)
+	if err != nil {
+		return nil, nil, fmt.Errorf("log: %w", err)
+	}
+	return log, stop, nil
 }
 
 // streamWorkers is the num_stream_workers the Portcullis child runs with.

@@ -19,6 +19,7 @@ import (
 
 	"github.com/portcullis-authz/portcullis/authz"
 	"github.com/portcullis-authz/portcullis/authz/tlsconf"
+	"github.com/portcullis-authz/portcullis/cmd/internal/logging"
 	"github.com/portcullis-authz/portcullis/cmd/portcullis/config"
 	"github.com/portcullis-authz/portcullis/pipeline"
 	"github.com/portcullis-authz/portcullis/rulestore/xdsserver"
@@ -73,7 +74,7 @@ func controlPlane(ctx context.Context, f controlPlaneFlags) error {
 		}
 		pc, logCfg = cfg.Pipeline(), cfg.Log
 	}
-	log, err := newLogger(logCfg)
+	log, err := logging.New(logCfg)
 	if err != nil {
 		return fmt.Errorf("log.level: %w", err)
 	}

@@ -8,6 +8,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/portcullis-authz/portcullis/authz"
+	"github.com/portcullis-authz/portcullis/cmd/internal/logging"
 	"github.com/portcullis-authz/portcullis/cmd/portcullis/config"
 	"github.com/portcullis-authz/portcullis/rulestore"
 )
@@ -50,7 +51,7 @@ func (r *reloader) reload() {
 // apply takes the run-time keys of cfg and names the changes it does not
 // apply.
 func (r *reloader) apply(cfg *config.Config) {
-	if zc, err := loggerConfig(cfg.Log); err == nil && zc.Level.Level() != r.level.Level() {
+	if zc, err := logging.Config(cfg.Log); err == nil && zc.Level.Level() != r.level.Level() {
 		r.level.SetLevel(zc.Level.Level())
 		r.log.Info("log level changed", zap.String("log_level", cfg.Log.Level))
 	}

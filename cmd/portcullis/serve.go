@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/portcullis-authz/portcullis/authz"
+	"github.com/portcullis-authz/portcullis/cmd/internal/logging"
 	"github.com/portcullis-authz/portcullis/cmd/portcullis/config"
 	"github.com/portcullis-authz/portcullis/examples"
 	"github.com/portcullis-authz/portcullis/handlers/builtin"
@@ -66,11 +67,11 @@ func serve(ctx context.Context, configPath string, drain time.Duration, signals 
 	if err != nil {
 		return err
 	}
-	zcfg, err := loggerConfig(cfg.Log)
+	zcfg, err := logging.Config(cfg.Log)
 	if err != nil {
 		return fmt.Errorf("log.level: %w", err)
 	}
-	log, stopLog, err := openLogger(zcfg, nil)
+	log, stopLog, err := logging.Open(zcfg, nil)
 	if err != nil {
 		return fmt.Errorf("log: %w", err)
 	}
@@ -129,7 +130,7 @@ func serve(ctx context.Context, configPath string, drain time.Duration, signals 
 	defer stopTracing() // runs after the servers stopped: flushes the last checks' spans
 	// loadConfig rejected an invalid log.decisions.
 	sampling, _ := cfg.Log.DecisionSampling()
-	checker := authz.NewChecker(store, log.Named(decisionLogger), sm.decisions,
+	checker := authz.NewChecker(store, log.Named(logging.DecisionLogger), sm.decisions,
 		append(sm.checkerOptions(), authz.WithBudget(cfg.Serve.CheckTimeout, cfg.Serve.DeadlineMargin), withTracing,
 			authz.WithDecisionSampling(sampling))...)
 	grpcSrv := authz.NewGRPCServer(checker, log, authz.GRPCOptions{

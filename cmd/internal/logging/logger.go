@@ -1,4 +1,10 @@
-package main
+// Package logging builds the logger of the portcullis commands: zap's
+// production JSON lines or a text format, with no sampling, stack traces
+// or callers, and, for serve, decision lines buffered in memory and
+// written out every FlushInterval. portcullis-load's compare builds its
+// Portcullis server with the same logger, so that it measures the cost
+// of the decision log the service pays.
+package logging
 
 import (
 	"errors"
@@ -12,23 +18,25 @@ import (
 	"github.com/portcullis-authz/portcullis/cmd/portcullis/config"
 )
 
-// newLogger builds the zap logger from log.level and log.format ("text"
-// and "console" are human-readable; "json", "json_pretty" and "gelf" are
-// JSON lines).
-func newLogger(c config.Log) (*zap.Logger, error) {
-	cfg, err := loggerConfig(c)
+// New builds the logger c describes, writing every line at once (see
+// Config), for commands that log little.
+func New(c config.Log) (*zap.Logger, error) {
+	cfg, err := Config(c)
 	if err != nil {
 		return nil, err
 	}
 	return cfg.Build()
 }
 
-// loggerConfig is zap's production config with three changes: no
-// sampling, and neither stack traces nor callers. Every entry is one line
-// an operator can act on (issue #10 item 14): production zap appends a
-// multi-line stack of build paths to every Error, and a caller is a source
-// path that costs a runtime.Caller on each decision line.
-func loggerConfig(c config.Log) (zap.Config, error) {
+// Config is the zap config of log.level and log.format ("text" and
+// "console" are human-readable; "json", "json_pretty" and "gelf" are JSON
+// lines): zap's production config with three changes: no sampling, and
+// neither stack traces nor callers. Every entry is one line an operator
+// can act on (issue #10 item 14): production zap appends a multi-line
+// stack of build paths to every Error, and a caller is a source path
+// that costs a runtime.Caller on each decision line. Its Level is the one
+// the logger of New or Open runs at, which can change while it runs.
+func Config(c config.Log) (zap.Config, error) {
 	var lvl zapcore.Level
 	switch c.Level {
 	case "trace":
@@ -54,25 +62,25 @@ func loggerConfig(c config.Log) (zap.Config, error) {
 	return cfg, nil
 }
 
-// logFlushInterval bounds how long a decision line waits in the serve
-// logger's buffer.
-const logFlushInterval = 100 * time.Millisecond
+// FlushInterval bounds how long a decision line waits in the buffer of
+// Open's logger.
+const FlushInterval = 100 * time.Millisecond
 
-// decisionLogger names the logger of the decision lines (serve's
-// Checker), the only lines serve's logger holds back.
-const decisionLogger = "decision"
+// DecisionLogger names the logger of the decision lines (the Checker's
+// log.Named(DecisionLogger)), the only lines Open's logger holds back.
+const DecisionLogger = "decision"
 
-// openLogger builds the logger cfg describes (loggerConfig) for serve.
-// Its decision lines below error level are buffered, so that one costs a
+// Open builds the logger cfg describes (see Config) for a server. Its
+// decision lines below error level are buffered, so that one costs a
 // copy into memory instead of a write system call; they are written out
-// every logFlushInterval, before any other line (so the output keeps its
-// order), and by stop, which serve calls on its way out. Every other line
-// is rare and written at once, and so is every line after stop. clock
-// drives the flush ticker (nil: the system clock).
+// every FlushInterval, before any other line (so the output keeps its
+// order), and by stop, which the server calls on its way out. Every
+// other line is rare and written at once, and so is every line after
+// stop. clock drives the flush ticker (nil: the system clock).
 //
 // A process killed without stop (SIGKILL, out of memory) loses at most
-// the last logFlushInterval of decision lines.
-func openLogger(cfg zap.Config, clock zapcore.Clock) (log *zap.Logger, stop func(), err error) {
+// the last FlushInterval of decision lines.
+func Open(cfg zap.Config, clock zapcore.Clock) (log *zap.Logger, stop func(), err error) {
 	sink, closeSink, err := zap.Open(cfg.OutputPaths...)
 	if err != nil {
 		return nil, nil, err
@@ -89,7 +97,7 @@ func openLogger(cfg zap.Config, clock zapcore.Clock) (log *zap.Logger, stop func
 	// Flushing hands the lines to the kernel, which is all a crash of this
 	// process needs; an fsync (the sink's Sync, on a file) every
 	// interval would cost the disk, so it runs at stop only.
-	buf := &zapcore.BufferedWriteSyncer{WS: flushOnly{sink}, FlushInterval: logFlushInterval, Clock: clock}
+	buf := &zapcore.BufferedWriteSyncer{WS: flushOnly{sink}, FlushInterval: FlushInterval, Clock: clock}
 	out := &logOutput{buf: buf}
 	log = zap.New(&flushingCore{Core: zapcore.NewCore(enc, buf, cfg.Level), out: out}, zap.ErrorOutput(errSink))
 	stop = func() {
@@ -100,14 +108,14 @@ func openLogger(cfg zap.Config, clock zapcore.Clock) (log *zap.Logger, stop func
 	return log, stop, nil
 }
 
-// logOutput is the buffer of openLogger's logger and whether it stopped.
+// logOutput is the buffer of Open's logger and whether it stopped.
 type logOutput struct {
 	buf     *zapcore.BufferedWriteSyncer
 	stopped atomic.Bool
 }
 
 // flushingCore writes each line but the buffered decision lines (see
-// openLogger) through the buffer at once. (zap's own core also flushes
+// Open) through the buffer at once. (zap's own core also flushes
 // after dpanic, panic and fatal lines, before the process exits.)
 type flushingCore struct {
 	zapcore.Core
@@ -130,20 +138,20 @@ func (c *flushingCore) Check(ent zapcore.Entry, ce *zapcore.CheckedEntry) *zapco
 // Write implements zapcore.Core.
 func (c *flushingCore) Write(ent zapcore.Entry, fields []zapcore.Field) error {
 	err := c.Core.Write(ent, fields)
-	if ent.LoggerName != decisionLogger || ent.Level >= zapcore.ErrorLevel || c.out.stopped.Load() {
+	if ent.LoggerName != DecisionLogger || ent.Level >= zapcore.ErrorLevel || c.out.stopped.Load() {
 		err = errors.Join(err, c.out.buf.Sync())
 	}
 	return err
 }
 
-// flushOnly is a sink whose Sync does nothing: see openLogger.
+// flushOnly is a sink whose Sync does nothing: see Open.
 type flushOnly struct{ zapcore.WriteSyncer }
 
 // Sync implements zapcore.WriteSyncer.
 func (flushOnly) Sync() error { return nil }
 
 // textEncoder writes, byte for byte, what zap's console encoder writes
-// with loggerConfig's text settings (TestTextEncoderMatchesZap), at about
+// with Config's text settings (TestTextEncoderMatchesZap), at about
 // the cost of zap's JSON encoder: zap's puts each line's time, level and
 // logger name in a []any and prints each with fmt, which costs about 2 µs
 // and 4 allocations more per line, on every decision of the default
@@ -159,7 +167,7 @@ type textEncoder struct {
 var textBuffers = buffer.NewPool()
 
 // newTextEncoder returns the text encoder for cfg, which must be
-// loggerConfig's text EncoderConfig: ISO 8601 times, capital levels, full
+// Config's text EncoderConfig: ISO 8601 times, capital levels, full
 // logger names and short callers.
 func newTextEncoder(cfg zapcore.EncoderConfig) zapcore.Encoder {
 	t := textEncoder{}

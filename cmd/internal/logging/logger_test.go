@@ -1,4 +1,4 @@
-package main
+package logging
 
 import (
 	"context"
@@ -32,7 +32,7 @@ func TestRejectedReloadLogsOneLine(t *testing.T) {
 		t.Run(format, func(t *testing.T) {
 			dir := t.TempDir()
 			logFile, rules := filepath.Join(dir, "portcullis.log"), filepath.Join(dir, "rules.yaml")
-			cfg, err := loggerConfig(config.Log{Level: "info", Format: format})
+			cfg, err := Config(config.Log{Level: "info", Format: format})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -129,13 +129,13 @@ func (k tickClock) tick() {
 func openTestLogger(t *testing.T, format string) (log *zap.Logger, stop func(), clock tickClock, read func() string) {
 	t.Helper()
 	file := filepath.Join(t.TempDir(), "portcullis.log")
-	cfg, err := loggerConfig(config.Log{Level: "info", Format: format})
+	cfg, err := Config(config.Log{Level: "info", Format: format})
 	if err != nil {
 		t.Fatal(err)
 	}
 	cfg.OutputPaths = []string{file}
 	clock = tickClock{c: make(chan time.Time)}
-	log, stop, err = openLogger(cfg, clock)
+	log, stop, err = Open(cfg, clock)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,7 +162,7 @@ func TestServeLoggerFlushes(t *testing.T) {
 					stop()
 				}
 			}()
-			decisions := log.Named(decisionLogger)
+			decisions := log.Named(DecisionLogger)
 			written := func(want ...string) {
 				t.Helper()
 				got := strings.Split(strings.TrimSuffix(read(), "\n"), "\n")
@@ -214,7 +214,7 @@ func TestServeLoggerFlushes(t *testing.T) {
 // credential (token, cookie, query) reaches them.
 func TestServeLoggerDecisionLine(t *testing.T) {
 	log, stop, _, read := openTestLogger(t, "json")
-	c := authz.NewChecker(fixedSnapshot{benchSnapshot(t)}, log.Named(decisionLogger), nil,
+	c := authz.NewChecker(fixedSnapshot{benchSnapshot(t)}, log.Named(DecisionLogger), nil,
 		authz.WithBudget(time.Minute, authz.DefaultDeadlineMargin))
 	const secret = "s3cr3t-token-value"
 	allowed := benchRequest("/public/items/42?access_token=" + secret)
@@ -276,10 +276,10 @@ func isISO8601(s string) bool {
 }
 
 // textEncoders returns zap's console encoder and the text encoder for
-// loggerConfig's text format, each with the context fields with added.
+// Config's text format, each with the context fields with added.
 func textEncoders(t testing.TB, with []zapcore.Field) (zapEnc, textEnc zapcore.Encoder) {
 	t.Helper()
-	cfg, err := loggerConfig(config.Log{Level: "debug", Format: "text"})
+	cfg, err := Config(config.Log{Level: "debug", Format: "text"})
 	if err != nil {
 		t.Fatal(err)
 	}

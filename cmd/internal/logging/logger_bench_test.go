@@ -1,4 +1,4 @@
-package main
+package logging
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 
 	"github.com/portcullis-authz/portcullis/authz"
 	"github.com/portcullis-authz/portcullis/cmd/portcullis/config"
+	"github.com/portcullis-authz/portcullis/handlers/builtin"
 	"github.com/portcullis-authz/portcullis/pipeline"
 	"github.com/portcullis-authz/portcullis/rulestore"
 )
@@ -33,8 +34,13 @@ func (f fixedSnapshot) Current() *pipeline.Snapshot { return f.s }
 // api.test/public/.
 func benchSnapshot(tb testing.TB) *pipeline.Snapshot {
 	tb.Helper()
-	reg, closeDeps := newRegistry()
-	tb.Cleanup(closeDeps)
+	deps := builtin.NewDeps(nil)
+	tb.Cleanup(deps.Close)
+	reg := pipeline.NewRegistry()
+	builtin.Register(reg, deps)
+	on := func(name string) map[string]pipeline.HandlerConfig {
+		return map[string]pipeline.HandlerConfig{name: {Enabled: true}}
+	}
 	specs, err := rulestore.DecodeRules("rules.yaml", []byte(`
 - id: public
   match: {url: "https://api.test/public/<.*>", methods: [GET]}
@@ -45,7 +51,8 @@ func benchSnapshot(tb testing.TB) *pipeline.Snapshot {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	s, err := pipeline.Compile(specs, enableAll(reg), reg)
+	pc := pipeline.Config{Authenticators: on("anonymous"), Authorizers: on("allow"), Mutators: on("header"), ErrorHandlers: on("json")}
+	s, err := pipeline.Compile(specs, pc, reg)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -65,7 +72,7 @@ func benchRequest(path string) *authv3.CheckRequest {
 
 // BenchmarkCheckDecisionLog measures an in-process Check (anonymous →
 // allow → header) whose decision line goes through serve's logger
-// (openLogger) into a real file, at each log level, format and
+// (Open) into a real file, at each log level, format and
 // log.decisions value.
 func BenchmarkCheckDecisionLog(b *testing.B) {
 	snap := benchSnapshot(b)
@@ -83,12 +90,12 @@ func BenchmarkCheckDecisionLog(b *testing.B) {
 			}
 			f.Close()
 			lc := config.Log{Level: bc.level, Format: bc.format, Decisions: bc.decisions}
-			cfg, err := loggerConfig(lc)
+			cfg, err := Config(lc)
 			if err != nil {
 				b.Fatal(err)
 			}
 			cfg.OutputPaths = []string{f.Name()}
-			log, stop, err := openLogger(cfg, nil)
+			log, stop, err := Open(cfg, nil)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -97,7 +104,7 @@ func BenchmarkCheckDecisionLog(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			c := authz.NewChecker(fixedSnapshot{snap}, log.Named(decisionLogger), nil,
+			c := authz.NewChecker(fixedSnapshot{snap}, log.Named(DecisionLogger), nil,
 				authz.WithBudget(time.Minute, authz.DefaultDeadlineMargin), authz.WithDecisionSampling(every))
 			req := benchRequest("/public/items/42?page=2")
 			ctx, cancel := context.WithCancel(context.Background())
