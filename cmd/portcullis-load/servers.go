@@ -15,6 +15,7 @@ import (
 	"time"
 
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	grpcprom "github.com/grpc-ecosystem/go-grpc-middleware/providers/prometheus"
 	"go.uber.org/zap"
 	"google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc"
@@ -206,7 +207,15 @@ func portcullisServer(sc scenario, dir string, o childOptions) (*server, error) 
 	}
 	// serviceConfig validated log.decisions.
 	sampling, _ := cfg.Log.DecisionSampling()
-	checker := authz.NewChecker(store, log.Named(logging.DecisionLogger), nil,
+	// The metrics serve keeps for every check (its newServerMetrics):
+	// decision counters and durations, per-handler step timings, and the
+	// gRPC interceptors' counters and handling-time histogram.
+	reg := authz.NewRegistry()
+	decisions := authz.NewMetrics(reg)
+	grpcMetrics := grpcprom.NewServerMetrics(grpcprom.WithServerHandlingTimeHistogram(grpcprom.WithHistogramBuckets(authz.LatencyBuckets)))
+	reg.MustRegister(grpcMetrics)
+	checker := authz.NewChecker(store, log.Named(logging.DecisionLogger), decisions,
+		authz.WithStepObservers(authz.NewHandlerMetrics(reg)),
 		authz.WithBudget(timeout, cfg.Serve.DeadlineMargin), authz.WithDecisionSampling(sampling))
 	if sc.http {
 		fwd, err := authz.NewForwardedTrust(cfg.Serve.API.Forwarded.TrustedProxies, cfg.Serve.API.Forwarded.Headers)
@@ -228,6 +237,10 @@ func portcullisServer(sc scenario, dir string, o childOptions) (*server, error) 
 		MaxConcurrentStreams: g.MaxConcurrentStreams,
 		NumStreamWorkers:     g.NumStreamWorkers,
 		StopTimeout:          time.Second,
+		ServerOptions: []grpc.ServerOption{
+			grpc.ChainUnaryInterceptor(grpcMetrics.UnaryServerInterceptor()),
+			grpc.ChainStreamInterceptor(grpcMetrics.StreamServerInterceptor()),
+		},
 	})
 	srv.SetServing(true)
 	return &server{serve: srv.Serve, close: closeAll}, nil
