@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/portcullis-authz/portcullis/pipeline/match"
@@ -61,6 +60,10 @@ type Snapshot struct {
 	// Warnings lists non-fatal findings of Compile (ignored upstream
 	// blocks, rules that can never match), for the loader to log once.
 	Warnings []string
+	// MoreWarnings counts the warnings left out of Warnings by
+	// RecompileOptions.MaxWarnings, by the rule field they are about:
+	// "match.url", "upstream", "mutators (header)".
+	MoreWarnings map[string]int
 
 	rules         []*Rule
 	byID          map[string]*Rule
@@ -107,7 +110,16 @@ func (s *Snapshot) Rule(id string) *Rule { return s.byID[id] }
 // share one handler instance, and rules whose handler lists are one shared
 // slice (see ShareHandlers) share their compiled steps too.
 func Compile(specs []RuleSpec, cfg Config, reg *Registry) (*Snapshot, error) {
-	return Recompile(nil, specs, cfg, reg)
+	return Recompile(nil, specs, cfg, reg, RecompileOptions{})
+}
+
+// RecompileOptions tunes Recompile for a long-running loader.
+type RecompileOptions struct {
+	// MaxWarnings, when positive, bounds Snapshot.Warnings: the warnings
+	// after the first MaxWarnings are only counted (Snapshot.MoreWarnings),
+	// never written out. A generated rule set can draw a warning per rule,
+	// and 100,000 of them, written, are tens of megabytes on every reload.
+	MaxWarnings int
 }
 
 // Recompile is Compile for a rule set that replaces prev (nil: none). A
@@ -116,14 +128,16 @@ func Compile(specs []RuleSpec, cfg Config, reg *Registry) (*Snapshot, error) {
 // regexps is most of the time and memory of a large rule set, and a
 // one-line change then costs one pattern. Handler instances are never
 // reused, since closing prev releases them.
-func Recompile(prev *Snapshot, specs []RuleSpec, cfg Config, reg *Registry) (*Snapshot, error) {
+func Recompile(prev *Snapshot, specs []RuleSpec, cfg Config, reg *Registry, opts RecompileOptions) (*Snapshot, error) {
 	strategy, err := match.ParseStrategy(cfg.MatchingStrategy)
 	if err != nil {
 		return nil, &FieldError{Path: "access_rules.matching_strategy", Err: err}
 	}
-	c := compiler{cfg: &cfg, reg: reg, strategy: strategy, instances: map[string]any{}, chains: map[listKey]*chain{}}
+	c := compiler{cfg: &cfg, reg: reg, strategy: strategy, instances: map[string]any{}, chains: map[listKey]*chain{},
+		maxWarnings: opts.MaxWarnings}
 	urls := compileURLs(prev, strategy, specs)
-	s := &Snapshot{byID: make(map[string]*Rule, len(specs)), noMatchStatus: cfg.NoMatchStatus, strategy: strategy}
+	s := &Snapshot{rules: make([]*Rule, 0, len(specs)), byID: make(map[string]*Rule, len(specs)),
+		noMatchStatus: cfg.NoMatchStatus, strategy: strategy}
 	switch s.noMatchStatus {
 	case 0:
 		s.noMatchStatus = http.StatusNotFound
@@ -139,7 +153,7 @@ func Recompile(prev *Snapshot, specs []RuleSpec, cfg Config, reg *Registry) (*Sn
 
 	// The first rule of each method and pattern; its location is only
 	// written out for a conflict.
-	patterns := map[string]*RuleSpec{}
+	patterns := make(map[conflictKey]*RuleSpec, len(specs))
 	entries := make([]match.Entry, 0, len(specs))
 	for i := range specs {
 		spec := &specs[i]
@@ -162,7 +176,10 @@ func Recompile(prev *Snapshot, specs []RuleSpec, cfg Config, reg *Registry) (*Sn
 			// one pattern.
 			// Rules that differ by match.headers or priority do not
 			// conflict: Select tells them apart, or reports a tie.
-			key := strings.ToUpper(m) + " " + r.pattern.Canonical() + " " + match.HeadersKey(r.headers) + " " + strconv.Itoa(spec.Priority)
+			key := conflictKey{method: strings.ToUpper(m), pattern: r.pattern.Canonical(), priority: spec.Priority}
+			if len(r.headers) > 0 {
+				key.headers = match.HeadersKey(r.headers)
+			}
 			if prev, dup := patterns[key]; dup {
 				c.fail(spec.Where(), fmt.Errorf("match %s %s conflicts with %s", strings.ToUpper(m), spec.Match.URL, prev.Where()))
 				continue
@@ -209,8 +226,16 @@ func Recompile(prev *Snapshot, specs []RuleSpec, cfg Config, reg *Registry) (*Sn
 		return nil, errors.Join(c.errs...)
 	}
 	s.index = match.NewIndex(entries)
-	s.Warnings = c.warnings
+	s.Warnings, s.MoreWarnings = c.warnings, c.moreWarnings
 	return s, nil
+}
+
+// conflictKey is what two rules that conflict have in common: a method,
+// a pattern in canonical form, match.headers and priority. Its strings
+// are the rule's own, so that the check allocates no key per rule.
+type conflictKey struct {
+	method, pattern, headers string
+	priority                 int
 }
 
 type compiler struct {
@@ -221,6 +246,23 @@ type compiler struct {
 	chains    map[listKey]*chain
 	errs      []error
 	warnings  []string
+	// maxWarnings and moreWarnings: RecompileOptions.MaxWarnings and
+	// Snapshot.MoreWarnings.
+	maxWarnings  int
+	moreWarnings map[string]int
+}
+
+// warn records the warning msg writes, about the rule field named, or
+// only counts it once maxWarnings are recorded: msg is not called then.
+func (c *compiler) warn(field string, msg func() string) {
+	if c.maxWarnings > 0 && len(c.warnings) >= c.maxWarnings {
+		if c.moreWarnings == nil {
+			c.moreWarnings = map[string]int{}
+		}
+		c.moreWarnings[field]++
+		return
+	}
+	c.warnings = append(c.warnings, msg())
 }
 
 func (c *compiler) fail(path string, err error) {
@@ -273,18 +315,20 @@ func (c *compiler) rule(spec *RuleSpec, u compiledURL) *Rule {
 		switch {
 		case p == nil:
 		case p.HostError() != nil:
-			c.warnings = append(c.warnings, fmt.Sprintf("%s: match.url never matches: %v", where(), p.HostError()))
+			c.warn("match.url", func() string { return fmt.Sprintf("%s: match.url never matches: %v", where(), p.HostError()) })
 		case p.Canonical() != spec.Match.URL:
-			c.warnings = append(c.warnings, fmt.Sprintf("%s: match.url is matched as %s (hosts and schemes are compared in canonical form)", where(), p.Canonical()))
+			c.warn("match.url", func() string {
+				return fmt.Sprintf("%s: match.url is matched as %s (hosts and schemes are compared in canonical form)", where(), p.Canonical())
+			})
 		}
 		if len(spec.Match.Methods) == 0 {
-			c.warnings = append(c.warnings, where()+": match.methods is empty, the rule never matches")
+			c.warn("match.methods", func() string { return where() + ": match.methods is empty, the rule never matches" })
 		}
 		if u.gap != nil {
-			c.warnings = append(c.warnings, slashGapWarning(where(), spec.Match.URL, *u.gap))
+			c.warn("match.url", func() string { return slashGapWarning(where(), spec.Match.URL, *u.gap) })
 		}
 		if !strings.Contains(spec.Match.URL, "://") {
-			c.warnings = append(c.warnings, where()+": match.url has no scheme, the rule never matches")
+			c.warn("match.url", func() string { return where() + ": match.url has no scheme, the rule never matches" })
 		}
 		hs, err := match.CompileHeaders(c.strategy, spec.Match.Headers)
 		if err != nil {
@@ -305,7 +349,7 @@ func (c *compiler) rule(spec *RuleSpec, u compiledURL) *Rule {
 				c.fail(where()+": upstream.url", err)
 			}
 		}
-		c.warnings = append(c.warnings, where()+": upstream is ignored: Envoy routes the request")
+		c.warn("upstream", func() string { return where() + ": upstream is ignored: Envoy routes the request" })
 	}
 
 	if len(spec.Authenticators) == 0 {
@@ -367,8 +411,13 @@ type chain struct {
 	sets []string
 	// warnings are the handlers' load warnings, each prefixed with the
 	// field (`mutators[0] (header): ...`) but not the rule.
-	warnings []string
+	warnings []chainWarning
 }
+
+// chainWarning is a handler's load warning: msg is prefixed with the
+// handler's place in the rule, field names the field and handler
+// ("mutators (header)"), for RecompileOptions.MaxWarnings.
+type chainWarning struct{ field, msg string }
 
 // noHandlers is the chain of an empty list.
 var noHandlers chain
@@ -438,7 +487,7 @@ func (c *compiler) chain(where func() string, k Kind, field string, list []Handl
 	// Asked per rule, not per instance: each rule that uses a shared
 	// instance is named in its own warning.
 	for _, w := range ch.warnings {
-		c.warnings = append(c.warnings, where()+": "+w)
+		c.warn(w.field, func() string { return where() + ": " + w.msg })
 	}
 	return ch
 }
@@ -446,7 +495,7 @@ func (c *compiler) chain(where func() string, k Kind, field string, list []Handl
 // build builds one handler of a chain, recording an error with the
 // rule's location; its load warnings go to warnings, prefixed with the
 // field but not the rule.
-func (c *compiler) build(where func() string, k Kind, field string, i int, hs HandlerSpec, warnings *[]string) (any, bool) {
+func (c *compiler) build(where func() string, k Kind, field string, i int, hs HandlerSpec, warnings *[]chainWarning) (any, bool) {
 	rel := fmt.Sprintf("%s[%d] (%s)", field, i, hs.Handler)
 	if i < 0 {
 		rel = fmt.Sprintf("%s (%s)", field, hs.Handler)
@@ -466,7 +515,7 @@ func (c *compiler) build(where func() string, k Kind, field string, i int, hs Ha
 	}
 	if w, ok := h.(Warner); ok {
 		for _, msg := range w.Warnings() {
-			*warnings = append(*warnings, rel+": "+msg)
+			*warnings = append(*warnings, chainWarning{field: field + " (" + hs.Handler + ")", msg: rel + ": " + msg})
 		}
 	}
 	return h, true

@@ -1,9 +1,12 @@
 package pipeline
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"math"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -80,11 +83,11 @@ func compileURL(strategy match.Strategy, url string) (u compiledURL) {
 }
 
 // ShareHandlers makes the specs whose handler lists are equal (the same
-// handlers with the same config, compared in JSON form) use one shared
-// list, so that 100,000 rules written with the same handlers hold one
-// copy of their config rather than 100,000, and Compile builds their
-// steps once. Call it on specs the caller owns, before anything else
-// holds them; the shared lists must not be modified afterwards.
+// handlers with the same config) use one shared list, so that 100,000
+// rules written with the same handlers hold one copy of their config
+// rather than 100,000, and Compile builds their steps once. Call it on
+// specs the caller owns, before anything else holds them; the shared
+// lists must not be modified afterwards.
 func ShareHandlers(specs []RuleSpec) {
 	sh := sharer{lists: map[string][]HandlerSpec{}, singles: map[string]*HandlerSpec{},
 		seenLists: map[listKey][]HandlerSpec{}, seenSingles: map[*HandlerSpec]*HandlerSpec{}}
@@ -108,17 +111,87 @@ type sharer struct {
 	// decoded rules) are not encoded again.
 	seenLists   map[listKey][]HandlerSpec
 	seenSingles map[*HandlerSpec]*HandlerSpec
+	// buf holds the key being written, keys the map keys being sorted
+	// (a stack: nested maps push theirs above their parent's).
+	buf  []byte
+	keys []string
 }
 
-// key is the JSON form of v under field: encoding/json sorts map keys, so
-// equal configs have equal keys. ok is false for a config JSON cannot
-// encode, which is then not shared (Compile reports it).
-func (sh *sharer) key(field string, v any) (string, bool) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return "", false
+// key writes the key of hs under field into sh.buf: equal keys mean
+// equal handlers with equal configs. ok is false for a config holding a
+// value key does not know (decoded rules hold only JSON's values), which
+// is then not shared; Compile reports what is wrong with it, if anything.
+func (sh *sharer) key(field string, hs []HandlerSpec) bool {
+	sh.buf = appendString(sh.buf[:0], field)
+	for i := range hs {
+		h := &hs[i]
+		sh.buf = appendString(append(sh.buf, 'h'), h.Handler)
+		if h.Fallthrough {
+			sh.buf = append(sh.buf, 'F')
+		}
+		if !sh.value(h.Config) {
+			return false
+		}
 	}
-	return field + " " + string(b), true
+	return true
+}
+
+// value appends v to sh.buf, each kind of value tagged and each string
+// and collection prefixed with its length, so that the encoding of two
+// values is equal only if the values are. A nil and an empty config are
+// one (neither is a config to merge).
+func (sh *sharer) value(v any) bool {
+	switch x := v.(type) {
+	case nil:
+		sh.buf = append(sh.buf, 'n')
+	case bool:
+		if x {
+			sh.buf = append(sh.buf, 't')
+		} else {
+			sh.buf = append(sh.buf, 'f')
+		}
+	case string:
+		sh.buf = appendString(append(sh.buf, 's'), x)
+	case float64:
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			return false // not a JSON value: left to Compile
+		}
+		sh.buf = binary.LittleEndian.AppendUint64(append(sh.buf, 'd'), math.Float64bits(x))
+	case json.Number:
+		sh.buf = appendString(append(sh.buf, 'N'), string(x))
+	case []any:
+		sh.buf = binary.AppendUvarint(append(sh.buf, 'a'), uint64(len(x)))
+		for _, e := range x {
+			if !sh.value(e) {
+				return false
+			}
+		}
+	case map[string]any:
+		sh.buf = binary.AppendUvarint(append(sh.buf, 'm'), uint64(len(x)))
+		// Sorted, so that equal maps encode alike whatever their order.
+		base := len(sh.keys)
+		for k := range x {
+			sh.keys = append(sh.keys, k)
+		}
+		keys := sh.keys[base:]
+		slices.Sort(keys)
+		for _, k := range keys {
+			sh.buf = appendString(sh.buf, k)
+			if !sh.value(x[k]) {
+				sh.keys = sh.keys[:base]
+				return false
+			}
+		}
+		clear(keys) // no strings kept alive by the scratch space
+		sh.keys = sh.keys[:base]
+	default:
+		return false
+	}
+	return true
+}
+
+func appendString(b []byte, s string) []byte {
+	return append(binary.AppendUvarint(b, uint64(len(s))), s...)
 }
 
 func (sh *sharer) list(field string, l []HandlerSpec) []HandlerSpec {
@@ -130,11 +203,11 @@ func (sh *sharer) list(field string, l []HandlerSpec) []HandlerSpec {
 		return shared
 	}
 	shared := l
-	if k, ok := sh.key(field, l); ok {
-		if s, ok := sh.lists[k]; ok {
+	if sh.key(field, l) {
+		if s, ok := sh.lists[string(sh.buf)]; ok {
 			shared = s
 		} else {
-			sh.lists[k] = l
+			sh.lists[string(sh.buf)] = l
 		}
 	}
 	sh.seenLists[seen] = shared
@@ -146,11 +219,11 @@ func (sh *sharer) single(h *HandlerSpec) *HandlerSpec {
 		return shared
 	}
 	shared := h
-	if k, ok := sh.key("authorizer", h); ok {
-		if s, ok := sh.singles[k]; ok {
+	if sh.key("authorizer", []HandlerSpec{*h}) {
+		if s, ok := sh.singles[string(sh.buf)]; ok {
 			shared = s
 		} else {
-			sh.singles[k] = h
+			sh.singles[string(sh.buf)] = h
 		}
 	}
 	sh.seenSingles[h] = shared

@@ -52,7 +52,7 @@ func TestRecompileReusesUnchangedPatterns(t *testing.T) {
 		reuseSpec("changed", "https://api.test/new"),
 		reuseSpec("new-name", "https://api.test/renamed"),
 	}
-	next, err := Recompile(prev, second, cfg, reg)
+	next, err := Recompile(prev, second, cfg, reg, RecompileOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,7 +79,7 @@ func TestRecompileReusesUnchangedPatterns(t *testing.T) {
 	}
 
 	cfg.MatchingStrategy = string(match.Glob)
-	glob, err := Recompile(next, second, cfg, reg)
+	glob, err := Recompile(next, second, cfg, reg, RecompileOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

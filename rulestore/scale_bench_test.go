@@ -23,7 +23,7 @@ func scaleRules(n int) []byte {
 	return b.Bytes()
 }
 
-func scaleStore(b *testing.B) *rulestore.Store {
+func scaleStore(b testing.TB) *rulestore.Store {
 	deps := builtin.NewDeps(nil)
 	b.Cleanup(deps.Close)
 	reg := pipeline.NewRegistry()
@@ -75,7 +75,12 @@ func BenchmarkLoadRules(b *testing.B) {
 // BenchmarkReloadOneLineChange applies a rule file that differs from the
 // one in force by one line, as a file reload does.
 func BenchmarkReloadOneLineChange(b *testing.B) {
-	const n = 10_000
+	for _, n := range []int{10_000, 100_000} {
+		b.Run(fmt.Sprint(n), func(b *testing.B) { benchmarkReload(b, n) })
+	}
+}
+
+func benchmarkReload(b *testing.B, n int) {
 	data := scaleRules(n)
 	changed := bytes.Replace(data, []byte("svc-00007/"), []byte("svc-00007x/"), 1)
 	s := scaleStore(b)

@@ -5,9 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"runtime"
 	"runtime/debug"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -73,8 +73,9 @@ func (s *Store) OnChange(f func(*pipeline.Snapshot)) {
 // The compile reuses the patterns of the snapshot in force for rules
 // whose id and match.url did not change (pipeline.Recompile). The new
 // snapshot's warnings are logged once (the first maxLoggedWarnings one
-// per line, the rest counted in one line) and then dropped from it: a
-// large rule set would otherwise keep megabytes of them. After a publish the
+// per line, the rest counted in one line) and then dropped from it; the
+// rest are never written out, which for a large rule set would be tens
+// of megabytes on every reload. After a publish the
 // memory of the replaced snapshot and of building the new one goes back
 // to the system at once (debug.FreeOSMemory, one collection): the runtime
 // would otherwise keep a load's peak resident until its background
@@ -86,7 +87,17 @@ func (s *Store) Apply(specs []pipeline.RuleSpec, version string) error {
 		// Every request would be denied: keep what serves instead.
 		err = errors.New("the rule set is empty: no rule would match any request")
 	} else {
-		snap, err = pipeline.Recompile(s.cur.Load(), specs, s.cfg, s.reg)
+		prev := s.cur.Load()
+		if prev != nil {
+			// The snapshot in force and the new one are alive together
+			// until the swap: collect what reading the rules left
+			// behind (the file, parse trees, the previous decode) first,
+			// so that the compile reuses that memory rather than grow
+			// the heap past the two snapshots. A first load has no
+			// snapshot to add to, and serve waits for it.
+			runtime.GC()
+		}
+		snap, err = pipeline.Recompile(prev, specs, s.cfg, s.reg, pipeline.RecompileOptions{MaxWarnings: maxLoggedWarnings})
 	}
 	if err := s.publish(snap, err, version, len(specs)); err != nil {
 		return err
@@ -106,8 +117,8 @@ func (s *Store) publish(snap *pipeline.Snapshot, err error, version string, rule
 		return err
 	}
 	snap.Version = version
-	s.logWarnings(snap.Warnings, version)
-	snap.Warnings = nil
+	s.logWarnings(snap.Warnings, snap.MoreWarnings, version)
+	snap.Warnings, snap.MoreWarnings = nil, nil
 	if old := s.cur.Swap(snap); old != nil {
 		old.Close()
 	}
@@ -126,75 +137,30 @@ func (s *Store) publish(snap *pipeline.Snapshot, err error, version string, rule
 // lists them all.
 const maxLoggedWarnings = 20
 
-// logWarnings logs the first maxLoggedWarnings warnings, then one line
-// counting the others by the rule field they are about.
-func (s *Store) logWarnings(warnings []string, version string) {
-	for _, w := range warnings[:min(len(warnings), maxLoggedWarnings)] {
+// logWarnings logs warnings, the first maxLoggedWarnings of a rule set
+// (pipeline.RecompileOptions), then one line counting the others by the
+// rule field they are about.
+func (s *Store) logWarnings(warnings []string, more map[string]int, version string) {
+	for _, w := range warnings {
 		s.log.Warn(w, zap.String("version", version))
 	}
-	rest := warnings[min(len(warnings), maxLoggedWarnings):]
-	if len(rest) == 0 {
+	if len(more) == 0 {
 		return
 	}
-	counts := map[string]int{}
-	for _, w := range rest {
-		counts[warningField(w)]++
-	}
-	fields := slices.Collect(maps.Keys(counts))
-	slices.SortFunc(fields, func(a, b string) int { return cmp.Or(cmp.Compare(counts[b], counts[a]), cmp.Compare(a, b)) })
+	fields := slices.Collect(maps.Keys(more))
+	slices.SortFunc(fields, func(a, b string) int { return cmp.Or(cmp.Compare(more[b], more[a]), cmp.Compare(a, b)) })
 	var b strings.Builder
+	notLogged := 0
 	for i, f := range fields {
 		if i > 0 {
 			b.WriteString(", ")
 		}
-		fmt.Fprintf(&b, "%s: %d", f, counts[f])
+		fmt.Fprintf(&b, "%s: %d", f, more[f])
+		notLogged += more[f]
 	}
 	s.log.Warn("more rule warnings than are logged one by one: run portcullis rules validate to list them all",
-		zap.String("version", version), zap.Int("warnings", len(warnings)), zap.Int("not_logged", len(rest)),
+		zap.String("version", version), zap.Int("warnings", len(warnings)+notLogged), zap.Int("not_logged", notLogged),
 		zap.String("by_field", b.String()))
-}
-
-// warningField returns the rule field a compile warning is about, from
-// its location prefix (pipeline.RuleSpec.Where): "match.url" for
-// `rules.yaml:3: rules[0] (id "a"): match.url ...`, "mutators (header)"
-// for `...: mutators[0] (header): ...`; "other" for a warning without one.
-func warningField(w string) string {
-	i := strings.Index(w, "rules[")
-	if i < 0 {
-		return "other"
-	}
-	rest := w[i+len("rules["):]
-	j := strings.IndexByte(rest, ']')
-	if j <= 0 || strings.Trim(rest[:j], "0123456789") != "" {
-		return "other"
-	}
-	rest = rest[j+1:]
-	if id, ok := strings.CutPrefix(rest, " (id "); ok {
-		q, err := strconv.QuotedPrefix(id)
-		if err != nil || !strings.HasPrefix(id[len(q):], ")") {
-			return "other"
-		}
-		rest = id[len(q)+1:]
-	}
-	rest, ok := strings.CutPrefix(rest, ": ")
-	if !ok {
-		return "other"
-	}
-	end := strings.IndexAny(rest, " :")
-	if end < 0 {
-		end = len(rest)
-	}
-	field, after := rest[:end], rest[end:]
-	if k := strings.IndexByte(field, '['); k > 0 {
-		field = field[:k] // mutators[2] counts as mutators
-	}
-	// A handler's own warning names it: "mutators[0] (header): ...".
-	if h, ok := strings.CutPrefix(after, " ("); ok {
-		if e := strings.IndexByte(h, ')'); e > 0 && strings.HasPrefix(h[e+1:], ":") {
-			field += " (" + h[:e] + ")"
-		}
-	}
-	return field
 }
 
 // Publish is Apply for a Set: it is the publish function a Source runs
