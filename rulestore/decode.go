@@ -167,7 +167,35 @@ func decodeBlocks(name string, data []byte) ([]pipeline.RuleSpec, bool) {
 		}
 	}
 	ends := append(offsets[1:len(offsets):len(offsets)], len(data))
-	return decodeParts(name, data, ruleParts{offsets, ends, lines, true}, decodeYAML)
+	p := ruleParts{offsets, ends, lines, true}
+	// The YAML parser bounds alias expansion by a share of the whole
+	// document's nodes that shrinks as the document grows: blocks parsed
+	// one by one may each pass where the whole file fails. A file in more
+	// than one block that may hold an anchor is parsed whole.
+	if mayHaveAnchor(data[offsets[0]:]) && len(blockStarts(data, p)) > 2 {
+		return nil, false
+	}
+	return decodeParts(name, data, p, decodeYAML)
+}
+
+// mayHaveAnchor reports whether text may hold a YAML anchor ("&name"): an
+// '&' after a letter, a digit or '=' (as in a URL's query) is inside a
+// scalar or a tag, or a syntax error, never an anchor.
+func mayHaveAnchor(text []byte) bool {
+	for i, c := range text {
+		if c != '&' {
+			continue
+		}
+		if i == 0 {
+			return true
+		}
+		switch p := text[i-1]; {
+		case p >= 'a' && p <= 'z', p >= 'A' && p <= 'Z', p >= '0' && p <= '9', p == '=':
+		default:
+			return true
+		}
+	}
+	return false
 }
 
 // decodeParts decodes the rules of data, at p, in blocks (blockStarts) on

@@ -38,8 +38,9 @@ func decodeJSONBlock(name string, text []byte) ([]pipeline.RuleSpec, bool) {
 }
 
 // jsonMaxKeys and jsonMaxKey bound what jsonScan checks: an object with
-// more keys, or a key longer than that (the YAML parser refuses keys of
-// over 1024 characters), goes the YAML way, as does deeper nesting.
+// more keys, or a key whose ':' is further than that from its start (the
+// YAML parser looks no further than 1024 characters for a key's ':'),
+// goes the YAML way, as does deeper nesting.
 const (
 	jsonMaxKeys = 64
 	jsonMaxKey  = 1000
@@ -59,8 +60,9 @@ const (
 //     (YAML refuses them; encoding/json pairs them);
 //   - raw U+0085, U+2028 and U+2029 (line breaks to YAML, folded), and the
 //     characters YAML refuses: DEL, C1 controls, U+FFFE and U+FFFF;
-//   - an object key with an escape, longer than jsonMaxKey, or apart from
-//     its ':' by a line break (YAML then reads another mapping);
+//   - an object key with an escape, or apart from its ':' by a line break
+//     or by more than jsonMaxKey bytes (YAML then reads something else, or
+//     nothing);
 //   - two keys of one object equal but for case, or more than
 //     jsonMaxKeys keys (encoding/json keeps the last key of the text,
 //     decodeValid of the YAML parse the last in sorted order);
@@ -152,15 +154,16 @@ func jsonScan(data []byte) (p ruleParts, ok bool) {
 			}
 			if expectKey {
 				key := data[i+1 : end-1]
-				if escaped || len(key) > jsonMaxKey {
+				if escaped {
 					return p, false
 				}
-				// The ':' must be on the key's line.
+				// The ':' must be on the key's line, and (with the key)
+				// within the YAML parser's reach of a key's start.
 				j := end
 				for j < len(data) && (data[j] == ' ' || data[j] == '\t') {
 					j++
 				}
-				if j >= len(data) || data[j] != ':' {
+				if j >= len(data) || data[j] != ':' || j-i > jsonMaxKey {
 					return p, false
 				}
 				from := keyStart[len(keyStart)-1]

@@ -12,7 +12,8 @@ import (
 //   - items starting "- key:" at the left margin, whose mappings go on in
 //     lines "key: value" indented to the first key, and nested mappings
 //     ("key:" then lines indented further);
-//   - keys of letters, digits, '_' and '-', starting with a letter;
+//   - keys of letters, digits, '_' and '-', starting with a letter, of up
+//     to simpleMaxKey bytes;
 //   - values that are one-line flow mappings and lists, double-quoted
 //     strings without escapes, and plain strings of letters, digits,
 //     spaces and "_./-", starting with a letter;
@@ -96,10 +97,14 @@ func simpleYAML(text []byte) (items []any, ok bool) {
 	return items, pending == nil && len(items) > 0
 }
 
+// simpleMaxKey bounds a key's length: yaml.v2 looks no further than 1024
+// characters from a key's start for its ':', and refuses a longer key.
+const simpleMaxKey = 1000
+
 // simpleKey reads "key:" from s.
 func simpleKey(s []byte) (key string, rest []byte, ok bool) {
 	n := simpleWord(s, false)
-	if n == 0 || n >= len(s) || s[n] != ':' {
+	if n == 0 || n > simpleMaxKey || n >= len(s) || s[n] != ':' {
 		return "", nil, false
 	}
 	key = string(s[:n])

@@ -55,6 +55,18 @@ var simpleCases = []struct {
 	{"a value without a key", "- id: a\n  match: {url: }\n", false},
 	{"nested too deep", "- id: " + strings.Repeat("[", simpleMaxDepth+2) + strings.Repeat("]", simpleMaxDepth+2) + "\n", false},
 	{"wider item", "-   id: a\n", false},
+	{"a long key", "- id: a\n  match:\n    headers:\n      " + strings.Repeat("k", 1100) + ": v\n", false},
+	{"a long flow key", "- id: a\n  match: {headers: {" + strings.Repeat("k", 1100) + ": v}}\n", false},
+	{"a key of simpleMaxKey bytes", "- id: a\n  match:\n    headers:\n      " + strings.Repeat("k", simpleMaxKey) + ": v\n", true},
+	{"a flow key of simpleMaxKey bytes", "- id: a\n  match: {headers: {" + strings.Repeat("k", simpleMaxKey) + ": v}}\n", true},
+	{"a key one longer", "- id: a\n  " + strings.Repeat("k", simpleMaxKey+1) + ": v\n", false},
+	{"a CR alone", "- id: a\r  mode: x\n", false},
+	{"a dash alone", "-\n  id: a\n", false},
+	{"a document marker", "---\n- id: a\n", false},
+	{"a merge key", "- id: a\n  <<: {id: b}\n", false},
+	{"a value starting with a digit", "- id: 2001-12-14\n", false},
+	{"a value of YAML words with spaces", "- id: yes no\n  mode: on off\n", true},
+	{"a value with a dot word", "- id: a\n  url: api.test/x\n", true},
 }
 
 // simpleYAML gives yaml.v2's tree for what it takes.

@@ -37,6 +37,19 @@ var treeCases = []struct {
 	{"bad version", "- id: a\n  version: one\n", false},
 	{"not a list", "id: a\n", false},
 	{"list for an object", "- id: a\n  match: [a]\n", false},
+	{"timestamps", "- id: 2001-12-14\n  description: 2001-12-14 21:59:43.10 -5\n", true},
+	{"YAML 1.1 integers", "- id: a\n  priority: 0x10\n  authenticators: [{handler: x, config: {s: 1:30, u: 1_000, p: +1, o: 0o17, b: 0b101}}]\n", true},
+	{"an int64 priority", "- id: a\n  priority: 9223372036854775807\n", true},
+	{"a priority past int64", "- id: a\n  priority: 9223372036854775808\n", false},
+	{"a key with a folding letter", "- id: a\n  deſcription: x\n", false},
+	{"binary as text", "- id: a\n  description: !!binary aGk=\n", true},
+	{"a null key", "- id: a\n  authenticators: [{handler: x, config: {~: a}}]\n", false},
+	{"a boolean key in headers", "- id: a\n  match: {url: x, headers: {true: x}}\n", false},
+	{"a merge key after a key", "- id: a\n  <<: {id: b, description: d}\n", true},
+	{"a rule that is an empty map", "- {}\n", false},
+	{"a number in headers", "- id: a\n  match: {url: x, headers: {X-A: 1}}\n", false},
+	{"null in headers and methods", "- id: a\n  match: {url: x, methods: [~], headers: {X-A: ~}}\n", true},
+	{"a field json ignores", "- id: a\n  Index: 3\n", false},
 }
 
 // treeWay decodes data as decodeYAML does when specsFromTree takes it.

@@ -53,8 +53,29 @@ func LineIndex(data []byte) map[string]int {
 // of that form inside a multi-line string are found too, so callers check
 // the result against a real parse; ok is false for any other layout, and
 // for a file with a second document or a directive after its first item,
-// whose items a parse of the whole file would not all see.
+// whose items a parse of the whole file would not all see (or a second
+// "---" before it), and for an item whose line holds nothing after the
+// dash but a comment, or a file with a line break other than LF and
+// CRLF, whose lines would be wrong.
 func blockItems(data []byte) (offsets, lines []int, ok bool) {
+	// The YAML parser also breaks lines at a CR alone, U+0085, U+2028 and
+	// U+2029, so its line numbers would not be the ones counted here.
+	for _, br := range []string{"\u0085", "\u2028", "\u2029"} {
+		if bytes.Contains(data, []byte(br)) {
+			return nil, nil, false
+		}
+	}
+	for rest := data; ; {
+		i := bytes.IndexByte(rest, '\r')
+		if i < 0 {
+			break
+		}
+		if i+1 == len(rest) || rest[i+1] != '\n' {
+			return nil, nil, false
+		}
+		rest = rest[i+2:]
+	}
+	markers := 0 // "---" lines before the first item
 	for i, off, rest := 1, 0, data; len(rest) > 0; i++ {
 		line := rest
 		if j := bytes.IndexByte(rest, '\n'); j >= 0 {
@@ -66,10 +87,28 @@ func blockItems(data []byte) (offsets, lines []int, ok bool) {
 		off += len(line) + 1
 		item := len(line) > 0 && line[0] == '-' && (len(line) == 1 || line[1] == ' ' || line[1] == '\t' || line[1] == '\r')
 		if len(lines) == 0 && !item {
-			if t := bytes.TrimSpace(line); len(t) == 0 || t[0] == '#' || bytes.Equal(t, []byte("---")) {
+			// Spaces here are YAML's, not Unicode's: " ---" and
+			// "\u00a0#" are strings, not a marker and a comment.
+			t := bytes.Trim(line, " \t\r")
+			if bytes.Equal(t, []byte("---")) && line[0] == '-' {
+				// A second "---" starts a second document, and the
+				// parse of the whole file sees only the first (null).
+				if markers++; markers > 1 {
+					return nil, nil, false
+				}
+				continue
+			}
+			if len(t) == 0 || t[0] == '#' {
 				continue
 			}
 			return nil, nil, false
+		}
+		if item {
+			// An item with nothing after its dash but a comment starts
+			// on a later line, its line to the YAML parser.
+			if t := bytes.TrimSpace(line[1:]); len(t) == 0 || t[0] == '#' {
+				return nil, nil, false
+			}
 		}
 		if bytes.HasPrefix(line, []byte("---")) || bytes.HasPrefix(line, []byte("...")) || bytes.HasPrefix(line, []byte("%")) {
 			return nil, nil, false
