@@ -71,9 +71,57 @@ func decodeRules(name string, data []byte) ([]pipeline.RuleSpec, error) {
 		// problem with its line, rule and key.
 		specs, err = decodeEach(name, data, js)
 	}
+	if err == nil {
+		err = mergedKeys(name, data, js)
+	}
 	// Owned here, so equal handler lists can become one.
 	pipeline.ShareHandlers(specs)
 	return specs, err
+}
+
+// mergedKeys refuses a file in which two keys of one mapping become one
+// JSON key ({1: a, "1": b}, or floats equal at 32-bit precision): which
+// value would win depends on map order, so the same file could mean
+// different rules on each load. The quick decodes never take such files;
+// this is the whole-file path's check, made only for a file that decoded,
+// by counting the keys of the YAML tree and of its JSON form, which the
+// conversion leaves the same but for such merges.
+func mergedKeys(name string, data, js []byte) error {
+	var y any
+	if yaml2.Unmarshal(data, &y) == nil && keysMerged(y, js) {
+		return fmt.Errorf("%s: a mapping has two keys that mean the same key, such as 1 and \"1\": write each key once", name)
+	}
+	return nil
+}
+
+// keysMerged reports whether js, the JSON form of the YAML tree y, has
+// fewer keys than y: two of a mapping became one.
+func keysMerged(y any, js []byte) bool {
+	var j any
+	return json.Unmarshal(js, &j) == nil && countKeys(y) != countKeys(j)
+}
+
+// countKeys counts the keys of every mapping in v, a decoded YAML or JSON
+// document.
+func countKeys(v any) int {
+	n := 0
+	switch x := v.(type) {
+	case map[any]any:
+		n += len(x)
+		for _, e := range x {
+			n += countKeys(e)
+		}
+	case map[string]any:
+		n += len(x)
+		for _, e := range x {
+			n += countKeys(e)
+		}
+	case []any:
+		for _, e := range x {
+			n += countKeys(e)
+		}
+	}
+	return n
 }
 
 // decodeWhole is decodeValid for a whole file, which js is the JSON form
@@ -269,8 +317,8 @@ func decodeYAML(name string, text []byte) ([]pipeline.RuleSpec, bool) {
 		return specs, true
 	}
 	js, err := yaml.YAMLToJSON(text)
-	if err != nil {
-		return nil, false
+	if err != nil || keysMerged(tree, js) {
+		return nil, false // merged keys: the whole-file decode refuses them
 	}
 	return decodeValid(name, js)
 }

@@ -434,3 +434,29 @@ func collidingKeys(data []byte) bool {
 	var doc any
 	return yaml2.Unmarshal(data, &doc) == nil && walk(doc)
 }
+
+// A file whose mapping has two keys that become one JSON key is refused
+// with a line naming the problem, wherever the mapping is: which value
+// won depended on map order, so one file could mean two rule sets.
+func TestDecodeRulesRefusesMergedKeys(t *testing.T) {
+	rule := "- id: a\n  match: {url: \"https://api.test/<.*>\", methods: [GET]}\n  authenticators: [{handler: anonymous}]\n  authorizer: {handler: allow}\n"
+	for _, tt := range []struct{ name, doc string }{
+		{"an integer and a string", rule + "  mutators: [{handler: header, config: {headers: {1: a, \"1\": b}}}]\n"},
+		{"a bool and a string", rule + "  mutators: [{handler: header, config: {headers: {true: a, \"true\": b}}}]\n"},
+		{"floats equal at 32 bits", rule + "  mutators: [{handler: header, config: {headers: {0.1: a, 0.10000000001: b}}}]\n"},
+		{"in a flow list over lines", "[ {id: a, authenticators: [{handler: anonymous, config: {1: x, \"1\": y}}]},\n  {id: b} ]\n"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			for range 3 { // map order varies: every decode must refuse
+				_, err := DecodeRules("rules.yaml", []byte(tt.doc))
+				if err == nil || !strings.Contains(err.Error(), "rules.yaml: a mapping has two keys that mean the same key") {
+					t.Fatalf("got %v, want the merged-keys error", err)
+				}
+			}
+		})
+	}
+	// Distinct keys, and one key written once, still decode.
+	if _, err := DecodeRules("rules.yaml", []byte(rule+"  mutators: [{handler: header, config: {headers: {1: a, \"2\": b}}}]\n")); err != nil {
+		t.Fatal(err)
+	}
+}
