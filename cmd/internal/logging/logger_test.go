@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -309,9 +310,36 @@ func sameText(t testing.TB, zapEnc, textEnc zapcore.Encoder, ent zapcore.Entry, 
 	want.Free()
 }
 
+// withContexts are context fields of Logger.With: none, ones the text
+// encoder writes after, and open namespaces, which it leaves to zap.
+var withContexts = map[string][]zapcore.Field{
+	"none":            nil,
+	"string":          {zap.String("component", "rules")},
+	"kinds":           {zap.Int("n", -3), zap.Float64("f", 1e21), zap.Bool("b", false), zap.Strings("s", []string{"x"})},
+	"namespace":       {zap.Namespace("ns")},
+	"namespace field": {zap.String("a", "b"), zap.Namespace("ns"), zap.Int("c", 1)},
+	"skip":            {zap.Skip()},
+}
+
+// directFields are fields of every type the text encoder writes itself,
+// at the edges of their ranges.
+var directFields = []zapcore.Field{
+	zap.String("", ""), zap.String("s", "plain"), zap.String("esc\\\"\n\r\t\x00\x1f\x7f", "<a href='x'>&amp;</a>\u2028\u2029\ufffd\xff\xed\xa0\x80\xf0\x9f\x98 ok \U0001F600"),
+	zap.Bool("t", true), zap.Bool("f", false), zap.Skip(),
+	zap.Int("i", math.MinInt), zap.Int64("i64", math.MaxInt64), zap.Int32("i32", math.MinInt32), zap.Int16("i16", -1), zap.Int8("i8", math.MaxInt8),
+	zap.Uint("u", math.MaxUint), zap.Uint64("u64", 0), zap.Uint32("u32", math.MaxUint32), zap.Uint16("u16", 7), zap.Uint8("u8", 255), zap.Uintptr("p", 0xdeadbeef),
+	// Out-of-range values in a hand-built field are truncated as AddTo does.
+	{Key: "i8 wide", Type: zapcore.Int8Type, Integer: 0x1ff}, {Key: "u16 wide", Type: zapcore.Uint16Type, Integer: -1}, {Key: "bool 2", Type: zapcore.BoolType, Integer: 2},
+	zap.Float64("nan", math.NaN()), zap.Float64("+inf", math.Inf(1)), zap.Float64("-inf", math.Inf(-1)), zap.Float64("-0", math.Copysign(0, -1)),
+	zap.Float64("big", 1e21), zap.Float64("small", 1e-7), zap.Float64("max", math.MaxFloat64), zap.Float64("tiny", math.SmallestNonzeroFloat64), zap.Float64("ms", 0.031245),
+	zap.Float32("f32", 0.1), zap.Float32("f32 max", math.MaxFloat32), zap.Float32("f32 nan", float32(math.NaN())), zap.Float32("f32 -inf", float32(math.Inf(-1))),
+	zap.Duration("d", 1500*time.Millisecond), zap.Duration("d min", math.MinInt64), zap.Duration("d ns", 1), zap.Duration("d 0", 0),
+}
+
 // TestTextEncoderMatchesZap: log.format text writes what zap's console
 // encoder writes, for every part of an entry and every kind of field,
-// with and without context fields.
+// those it writes itself and those it leaves to zap, with and without
+// context fields.
 func TestTextEncoderMatchesZap(t *testing.T) {
 	now := time.Date(2026, 12, 3, 13, 4, 5, 678_900_000, time.FixedZone("X", 5400))
 	caller := zapcore.NewEntryCaller(0, "/src/github.com/portcullis-authz/portcullis/authz/check.go", 42, true)
@@ -328,15 +356,21 @@ func TestTextEncoderMatchesZap(t *testing.T) {
 	}
 	fieldSets := map[string][]zapcore.Field{
 		"none": nil,
+		"skip": {zap.Skip(), zap.Skip()},
 		"decision": {zap.String("decision", "allow"), zap.String("rule_id", "public"), zap.Int("status", 200),
 			zap.Float64("duration_ms", 0.031245), zap.String("path", "/p\t\"q\"\\\x01\xff")},
+		"direct": directFields,
 		"kinds": {zap.Bool("b", true), zap.Duration("d", 1500*time.Millisecond), zap.Time("t", now), zap.Strings("s", []string{"x", "y"}),
 			zap.Error(errors.New("boom \"x\"")), zap.Any("m", map[string]int{"a": 1}), zap.Namespace("ns"), zap.String("in", "ns")},
+		"direct then object": append(directFields[:3:3], zap.Object("steps", zapcore.ObjectMarshalerFunc(func(e zapcore.ObjectEncoder) error {
+			e.AddString("k", "v")
+			return nil
+		}))),
 	}
 	for en, ent := range entries {
 		for fn, fields := range fieldSets {
-			for _, with := range [][]zapcore.Field{nil, {zap.String("component", "rules")}} {
-				t.Run(fmt.Sprintf("%s/%s/with=%d", en, fn, len(with)), func(t *testing.T) {
+			for wn, with := range withContexts {
+				t.Run(fmt.Sprintf("%s/%s/with=%s", en, fn, wn), func(t *testing.T) {
 					zapEnc, textEnc := textEncoders(t, with)
 					sameText(t, zapEnc, textEnc, ent, fields)
 				})
@@ -345,18 +379,143 @@ func TestTextEncoderMatchesZap(t *testing.T) {
 	}
 }
 
+// TestTextEncoderWritesFieldsDirectly: the fields of the decision line,
+// and every field of directFields, are written by the text encoder
+// itself (which TestTextEncoderMatchesZap compares with zap's), after
+// context it can follow; others, open namespaces and durations other
+// than SecondsDurationEncoder's are left to zap.
+func TestTextEncoderWritesFieldsDirectly(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		with   []zapcore.Field
+		fields []zapcore.Field
+		direct bool
+	}{
+		{"direct fields", nil, directFields, true},
+		{"after context", withContexts["kinds"], directFields, true},
+		{"after skip", withContexts["skip"], directFields, true},
+		{"after namespace", withContexts["namespace"], directFields, false},
+		{"after namespace field", withContexts["namespace field"], nil, false},
+		{"error", nil, []zapcore.Field{zap.String("a", "b"), zap.Error(errors.New("e"))}, false},
+		{"object", nil, []zapcore.Field{zap.Object("o", zapcore.ObjectMarshalerFunc(func(zapcore.ObjectEncoder) error { return nil }))}, false},
+		{"namespace", nil, []zapcore.Field{zap.Namespace("ns")}, false},
+		{"time", nil, []zapcore.Field{zap.Time("t", time.Unix(0, 0))}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, enc := textEncoders(t, tc.with)
+			text := enc.(textEncoder)
+			if got := text.direct(tc.fields) && text.context().direct; got != tc.direct {
+				t.Fatalf("written directly: %v, want %v", got, tc.direct)
+			}
+		})
+	}
+	cfg, err := Config(config.Log{Level: "info", Format: "text"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.EncoderConfig.EncodeDuration = zapcore.StringDurationEncoder
+	text := newTextEncoder(cfg.EncoderConfig).(textEncoder)
+	d := []zapcore.Field{zap.Duration("d", time.Second)}
+	if text.direct(d) {
+		t.Fatal("StringDurationEncoder's durations written directly")
+	}
+	zapEnc := zapcore.NewConsoleEncoder(cfg.EncoderConfig)
+	sameText(t, zapEnc, text, zapcore.Entry{Message: "m"}, d)
+}
+
+// fuzzFields builds a field list from the fuzzer's bytes: each byte picks
+// a kind of field (most of them ones the text encoder writes itself),
+// with the fuzzer's key, string and numbers.
+func fuzzFields(mix []byte, key, value string, num float64, n int64) []zapcore.Field {
+	kinds := []func() zapcore.Field{
+		func() zapcore.Field { return zap.String(key, value) },
+		func() zapcore.Field { return zap.String(value, key) },
+		func() zapcore.Field { return zap.Int(key, int(n)) },
+		func() zapcore.Field { return zap.Int64(key, n) },
+		func() zapcore.Field { return zap.Int32(key, int32(n)) },
+		func() zapcore.Field { return zap.Int16(key, int16(n)) },
+		func() zapcore.Field { return zap.Int8(key, int8(n)) },
+		func() zapcore.Field { return zap.Uint64(key, uint64(n)) },
+		func() zapcore.Field { return zap.Uint32(key, uint32(n)) },
+		func() zapcore.Field { return zap.Uint8(key, uint8(n)) },
+		func() zapcore.Field { return zap.Uintptr(key, uintptr(n)) },
+		func() zapcore.Field { return zapcore.Field{Key: key, Type: zapcore.Int16Type, Integer: n} },
+		func() zapcore.Field { return zap.Float64(key, num) },
+		func() zapcore.Field { return zap.Float64(key, math.Float64frombits(uint64(n))) },
+		func() zapcore.Field { return zap.Float32(key, float32(num)) },
+		func() zapcore.Field { return zap.Bool(key, n&1 == 1) },
+		func() zapcore.Field { return zap.Duration(key, time.Duration(n)) },
+		func() zapcore.Field { return zap.Skip() },
+		func() zapcore.Field { return zap.Error(errors.New(value)) },
+		func() zapcore.Field { return zap.Strings(key, []string{value}) },
+		func() zapcore.Field { return zap.Namespace(key) },
+	}
+	fields := make([]zapcore.Field, 0, len(mix))
+	for _, b := range mix {
+		fields = append(fields, kinds[int(b)%len(kinds)]())
+	}
+	return fields
+}
+
 // FuzzTextEncoder compares the text encoder with zap's console encoder
-// on arbitrary messages, names, stacks and field strings.
+// on arbitrary messages, names, stacks, context, and field lists of
+// arbitrary kinds, keys, strings and numbers.
 func FuzzTextEncoder(f *testing.F) {
-	f.Add("decision", "decision", "path", "/public/items/42", "", "", false)
-	f.Add("tab\tnew\nline", "a.b", "k\"ey", "v\\al\x00\x1f\x7f", "ctx\xff", "goroutine 1\n\tmain.go:1", true)
-	f.Add("\xed\xa0\x80\u2028\u2029", "", "", "\xf0\x9f\x98", "", "", false)
-	f.Fuzz(func(t *testing.T, msg, name, key, value, ctx, stack string, caller bool) {
+	f.Add("decision", "decision", "path", "/public/items/42", "", "", false, 0.031245, int64(200), []byte{0, 2, 12, 0})
+	f.Add("tab\tnew\nline", "a.b", "k\"ey", "v\\al\x00\x1f\x7f", "ctx\xff", "goroutine 1\n\tmain.go:1", true, math.Inf(-1), int64(-1), []byte{1, 3, 14, 15, 16})
+	f.Add("\xed\xa0\x80\u2028\u2029", "", "", "\xf0\x9f\x98", "", "", false, math.Copysign(0, -1), int64(math.MinInt64), []byte{17, 18, 20, 0, 13})
+	f.Add("m", "n", "<&>", "\ufffd\U0001F600", "", "", false, 1e21, int64(0x7ff8000000000001), []byte{4, 5, 6, 7, 8, 9, 10, 11, 13, 19})
+	f.Fuzz(func(t *testing.T, msg, name, key, value, ctx, stack string, caller bool, num float64, n int64, mix []byte) {
 		ent := zapcore.Entry{Level: zapcore.InfoLevel, Time: time.Unix(1_700_000_000, 123_000_000), LoggerName: name, Message: msg, Stack: stack}
 		if caller {
 			ent.Caller = zapcore.NewEntryCaller(0, "/x/"+name+"/f.go", 7, true)
 		}
-		zapEnc, textEnc := textEncoders(t, []zapcore.Field{zap.String("ctx", ctx)})
-		sameText(t, zapEnc, textEnc, ent, []zapcore.Field{zap.String(key, value), zap.Int(value, len(msg))})
+		// The first byte picks the context of With: none, a string, or
+		// the fields of the rest of mix after it.
+		var with []zapcore.Field
+		if len(mix) > 0 {
+			switch mix[0] % 4 {
+			case 1:
+				with = []zapcore.Field{zap.String("ctx", ctx)}
+			case 2:
+				with = fuzzFields(mix[1:min(len(mix), 4)], ctx, value, num, n)
+			}
+		}
+		zapEnc, textEnc := textEncoders(t, with)
+		sameText(t, zapEnc, textEnc, ent, append(fuzzFields(mix, key, value, num, n), zap.Int(value, len(msg))))
 	})
+}
+
+// TestTextEncoderConcurrentFirstLines: the lines of a core are encoded
+// concurrently, the first ones while the context of With is being read
+// (run under -race).
+func TestTextEncoderConcurrentFirstLines(t *testing.T) {
+	zapEnc, textEnc := textEncoders(t, withContexts["kinds"])
+	ent := zapcore.Entry{Level: zapcore.InfoLevel, Time: time.Unix(1_700_000_000, 0), LoggerName: DecisionLogger, Message: "decision"}
+	want, err := zapEnc.EncodeEntry(ent, directFields)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer want.Free()
+	got := make([]string, 8)
+	var wg sync.WaitGroup
+	for i := range got {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			line, err := textEnc.EncodeEntry(ent, directFields)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			got[i] = line.String()
+			line.Free()
+		}()
+	}
+	wg.Wait()
+	for i, g := range got {
+		if g != want.String() {
+			t.Errorf("line %d\n%q\nwant\n%q", i, g, want.String())
+		}
+	}
 }
