@@ -248,6 +248,15 @@ type stallWatch struct {
 	stopped chan struct{}
 	longest time.Duration
 	over50  int
+	// lags are the ticks served late: the process stood still for lag
+	// before end. Read only after stop.
+	lags []stallLag
+}
+
+// stallLag is one tick served lag late, at end.
+type stallLag struct {
+	end time.Time
+	lag time.Duration
 }
 
 // stallPeriod is the ticker's period.
@@ -270,12 +279,43 @@ func startStallWatch() *stallWatch {
 			lag := now.Sub(last) - stallPeriod
 			last = now
 			w.longest = max(w.longest, lag)
+			if lag > time.Millisecond {
+				w.lags = append(w.lags, stallLag{end: now, lag: lag})
+			}
 			if lag > 50*time.Millisecond {
 				w.over50++
 			}
 		}
 	}()
 	return w
+}
+
+// during returns how long the whole process stood still between from
+// and to, as far as the watch saw: the part of each late tick's lag that
+// falls in that window. Call it after stop.
+func (w *stallWatch) during(from, to time.Time) time.Duration {
+	var total time.Duration
+	for _, l := range w.lags {
+		start := l.end.Add(-l.lag)
+		if s, e := later(start, from), earlier(l.end, to); e.After(s) {
+			total += e.Sub(s)
+		}
+	}
+	return total
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+func earlier(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
 }
 
 // stop ends the watch and returns the longest lag and the number of lags

@@ -24,7 +24,6 @@ package authz_test
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"runtime"
@@ -38,8 +37,6 @@ import (
 
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"go.uber.org/goleak"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 
 	"github.com/portcullis-authz/portcullis/authz"
 	"github.com/portcullis-authz/portcullis/rulestore"
@@ -172,10 +169,38 @@ func (h *soakHistogram) quantile(q float64) time.Duration {
 type soakClient struct {
 	hist      soakHistogram
 	answers   map[string]int64 // "class answer" → count
-	late      int64            // client deadline exceeded
-	grpcErr   int64            // any other gRPC error
+	late      int64            // client deadline exceeded, the process running
+	excused   int64            // client deadline exceeded while the process stood still
+	lateCalls []soakLateCall
+	grpcErr   int64 // any other gRPC error
 	wrong     int64
 	outOfTime int64 // 503 deadline: the check ran out of budget and failed closed
+}
+
+// soakLateCall is a check the client gave up on at its deadline.
+type soakLateCall struct {
+	class  string
+	sample faultSample
+}
+
+// soakLate counts tl's late calls as late, or as excused when the whole
+// test process stood still for at least the margin between the server's
+// budget and the client's deadline while the call was out: the server
+// answers within its budget of running time, which a machine that stops
+// the process (a busy CI host, a long GC pause under -race) takes away.
+// A server that overruns its budget is still late in the calls no stall
+// touched, which on a soak are nearly all of them.
+func soakLate(tl *soakClient, stalls *stallWatch, fails *soakFailures) {
+	for _, lc := range tl.lateCalls {
+		s := lc.sample
+		stood := stalls.during(s.at, s.at.Add(s.took))
+		if stood >= faultClientDeadline-faultBudget {
+			tl.excused++
+			continue
+		}
+		tl.late++
+		fails.add("%s: no answer within %s (%s; the process stood still %s meanwhile): %v", lc.class, faultClientDeadline, s.took, stood, s.err)
+	}
 }
 
 // soakFailures keeps the first few wrong answers for the test log.
@@ -320,6 +345,9 @@ func soakRun(t *testing.T) {
 
 	// Saturation: more clients than cores, each sending its next check as
 	// soon as the last is answered, all on one connection.
+	// Watched from the first check on, so that a late answer in the
+	// warm-up can be told from a slow service too.
+	stalls := startStallWatch()
 	nClients := 4 * runtime.GOMAXPROCS(0)
 	tallies := make([]*soakClient, nClients)
 	var sent atomic.Int64
@@ -338,9 +366,9 @@ func soakRun(t *testing.T) {
 				sent.Add(1)
 				tally.hist.add(s.took)
 				switch {
-				case status.Code(s.err) == codes.DeadlineExceeded || errors.Is(s.err, context.DeadlineExceeded):
-					tally.late++
-					fails.add("%s: no answer within %s (%s): %v", c.name, faultClientDeadline, s.took, s.err)
+				case isDeadline(s.err):
+					// Judged once the stall watch has stopped (soakLate).
+					tally.lateCalls = append(tally.lateCalls, soakLateCall{class: c.name, sample: s})
 				case s.err != nil:
 					tally.grpcErr++
 					fails.add("%s: gRPC error after %s: %v", c.name, s.took, s.err)
@@ -367,7 +395,6 @@ func soakRun(t *testing.T) {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	gc0 := ms.NumGC
-	stalls := startStallWatch()
 	sent0, start := sent.Load(), time.Now()
 	time.Sleep(*soakDuration)
 	heap1, gor1 := soakHeap()
@@ -383,7 +410,9 @@ func soakRun(t *testing.T) {
 	all.answers = map[string]int64{}
 	for _, tl := range tallies {
 		all.hist.merge(&tl.hist)
+		soakLate(tl, stalls, &fails)
 		all.late += tl.late
+		all.excused += tl.excused
 		all.grpcErr += tl.grpcErr
 		all.wrong += tl.wrong
 		all.outOfTime += tl.outOfTime
@@ -400,8 +429,8 @@ func soakRun(t *testing.T) {
 		nClients, elapsed.Round(time.Millisecond), soakWarmup, soakReloadEvery, published.Load(), reloadErrs.Load(), soakFlapEvery)
 	t.Logf("soak: %d checks in the steady phase, %.0f checks/s; %d in all; p50 %s, p99 %s, max bucket %s (client deadline %s)",
 		sent1-sent0, float64(sent1-sent0)/elapsed.Seconds(), all.hist.n, all.hist.quantile(0.5), all.hist.quantile(0.99), all.hist.quantile(1), faultClientDeadline)
-	t.Logf("soak: wrong answers %d, answers after the deadline %d, other gRPC errors %d, checks out of budget (503 deadline) %d",
-		all.wrong, all.late, all.grpcErr, all.outOfTime)
+	t.Logf("soak: wrong answers %d, answers after the deadline %d (and %d while the process stood still), other gRPC errors %d, checks out of budget (503 deadline) %d",
+		all.wrong, all.late, all.excused, all.grpcErr, all.outOfTime)
 	t.Logf("soak: longest stall of the whole process (a 10ms ticker's lag) %s, %d stalls over 50ms; longest GC pause %s",
 		longestStall, stallsOver50ms, gcPause)
 	t.Logf("soak: heap in use after GC %.1f MiB at the start of the steady phase, %.1f MiB at its end; goroutines %d → %d",
