@@ -9,10 +9,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/portcullis-authz/portcullis/authz"
-	"github.com/portcullis-authz/portcullis/cmd/portcullis/config"
-	"github.com/portcullis-authz/portcullis/handlers/builtin"
-	"github.com/portcullis-authz/portcullis/pipeline"
-	"github.com/portcullis-authz/portcullis/rulestore"
 )
 
 // TestDecisionsResponseOutlivesSession: the decision API hands an allow's
@@ -20,33 +16,17 @@ import (
 // answered with must be its own: later checks, which refill the reused
 // session, must not change an earlier response's headers.
 func TestDecisionsResponseOutlivesSession(t *testing.T) {
-	deps := builtin.NewDeps(nil)
-	t.Cleanup(deps.Close)
-	reg := pipeline.NewRegistry()
-	builtin.Register(reg, deps)
-	cfg, _, err := config.Load("test.yaml", []byte(`
+	snap := snapshotWith(t, `
 authenticators: {anonymous: {enabled: true}}
 authorizers: {allow: {enabled: true}}
 mutators: {header: {enabled: true}}
-`), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	specs, err := rulestore.DecodeRules("rules.yaml", []byte(`
+`, `
 - id: echo
   match: {url: "https://api.test/echo", methods: [GET]}
   authenticators: [{handler: anonymous}]
   authorizer: {handler: allow}
   mutators: [{handler: header, config: {headers: {X-Name: '{{ .MatchContext.Header.Get "x-name" }}', X-Fixed: fixed}}}]
-`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	snap, err := pipeline.Compile(specs, cfg.Pipeline(), reg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(snap.Close)
+`)
 	st := &store{}
 	st.s.Store(snap)
 	h := authz.NewChecker(st, zap.NewNop(), nil, testBudget).Decisions(authz.DecisionsOptions{})

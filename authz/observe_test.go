@@ -228,15 +228,22 @@ func BenchmarkCheckWithMetrics(b *testing.B) {
 // handlers.
 func snapshotOf(t testing.TB, rulesYAML string) *pipeline.Snapshot {
 	t.Helper()
+	return snapshotWith(t, `
+authenticators: {anonymous: {enabled: true}}
+authorizers: {allow: {enabled: true}, deny: {enabled: true}}
+mutators: {noop: {enabled: true}}
+`, rulesYAML)
+}
+
+// snapshotWith compiles rulesYAML with the built-in handlers the service
+// config configYAML enables.
+func snapshotWith(t testing.TB, configYAML, rulesYAML string) *pipeline.Snapshot {
+	t.Helper()
 	deps := builtin.NewDeps(nil)
 	t.Cleanup(deps.Close)
 	reg := pipeline.NewRegistry()
 	builtin.Register(reg, deps)
-	cfg, _, err := config.Load("test.yaml", []byte(`
-authenticators: {anonymous: {enabled: true}}
-authorizers: {allow: {enabled: true}, deny: {enabled: true}}
-mutators: {noop: {enabled: true}}
-`), nil)
+	cfg, _, err := config.Load("test.yaml", []byte(configYAML), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

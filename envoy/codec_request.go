@@ -628,12 +628,8 @@ func (d *wireReader) entry(b []byte) (key, value string, ok bool) {
 			return "", "", false
 		}
 		b = b[n:]
-		v, n := protowire.ConsumeBytes(b)
+		s, n := d.strField(b)
 		if n < 0 {
-			return "", "", false
-		}
-		s, ok := d.str(v)
-		if !ok {
 			return "", "", false
 		}
 		if num == fEntryKey {

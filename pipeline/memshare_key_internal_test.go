@@ -3,6 +3,7 @@ package pipeline
 import (
 	"bytes"
 	"encoding/json"
+	"reflect"
 	"testing"
 )
 
@@ -95,4 +96,21 @@ func FuzzShareKey(f *testing.F) {
 			t.Fatalf("%s vs %s: same key = %v, JSON equal = %v", a, b, same, want)
 		}
 	})
+}
+
+// The sharing key lists HandlerSpec's fields by hand (sharer.key): a
+// field added to HandlerSpec but not to the key would let two rules that
+// differ in it share one handler list, each running with the other's
+// setting. This fails until the key covers the new field.
+func TestShareKeyCoversEveryHandlerField(t *testing.T) {
+	covered := map[string]bool{"Handler": true, "Config": true, "Fallthrough": true}
+	typ := reflect.TypeFor[HandlerSpec]()
+	for i := range typ.NumField() {
+		if f := typ.Field(i); !covered[f.Name] {
+			t.Errorf("HandlerSpec.%s is not in sharer.key: add it there, then here", f.Name)
+		}
+	}
+	if typ.NumField() != len(covered) {
+		t.Errorf("HandlerSpec has %d fields, the sharing key covers %d", typ.NumField(), len(covered))
+	}
 }

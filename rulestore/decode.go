@@ -88,17 +88,23 @@ func decodeRules(name string, data []byte) ([]pipeline.RuleSpec, error) {
 // conversion leaves the same but for such merges.
 func mergedKeys(name string, data, js []byte) error {
 	var y any
-	if yaml2.Unmarshal(data, &y) == nil && keysMerged(y, js) {
+	if err := yaml2.Unmarshal(data, &y); err != nil {
+		// Parsed once already: never expected, and never taken as "no
+		// merged keys".
+		return YAMLError(name, "parse rules", err)
+	}
+	if keysMerged(y, js) {
 		return fmt.Errorf("%s: a mapping has two keys that mean the same key, such as 1 and \"1\": write each key once", name)
 	}
 	return nil
 }
 
 // keysMerged reports whether js, the JSON form of the YAML tree y, has
-// fewer keys than y: two of a mapping became one.
+// fewer keys than y: two of a mapping became one. A js that does not
+// decode counts as merged, so that no caller takes it.
 func keysMerged(y any, js []byte) bool {
 	var j any
-	return json.Unmarshal(js, &j) == nil && countKeys(y) != countKeys(j)
+	return json.Unmarshal(js, &j) != nil || countKeys(y) != countKeys(j)
 }
 
 // countKeys counts the keys of every mapping in v, a decoded YAML or JSON

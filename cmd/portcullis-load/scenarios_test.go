@@ -204,7 +204,11 @@ func TestRulesScenarioMatchesTheMiddleRule(t *testing.T) {
 			}
 			deps := builtin.NewDeps(nil)
 			defer deps.Close()
-			store, _, err := portcullisStore(dir, deps, zap.NewNop())
+			cfg, err := serviceConfig()
+			if err != nil {
+				t.Fatal(err)
+			}
+			store, err := portcullisStore(cfg, dir, deps, zap.NewNop())
 			if err != nil {
 				t.Fatal(err)
 			}

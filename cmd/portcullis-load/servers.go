@@ -196,7 +196,7 @@ func portcullisServer(sc scenario, dir string, o childOptions) (*server, error) 
 		deps.Close()
 		stopLog()
 	}
-	store, _, err := portcullisStore(dir, deps, log)
+	store, err := portcullisStore(cfg, dir, deps, log)
 	if err != nil {
 		closeAll()
 		return nil, err
@@ -230,12 +230,11 @@ func portcullisServer(sc scenario, dir string, o childOptions) (*server, error) 
 		}, close: closeAll}, nil
 	}
 	g := cfg.Serve.GRPC
-	g.NumStreamWorkers = streamWorkers(cfg, o)
 	srv := authz.NewGRPCServer(checker, log, authz.GRPCOptions{
 		Reflection:           g.Reflection,
 		MaxRecvMsgSize:       g.MaxRecvMsgSize,
 		MaxConcurrentStreams: g.MaxConcurrentStreams,
-		NumStreamWorkers:     g.NumStreamWorkers,
+		NumStreamWorkers:     streamWorkers(cfg, o),
 		StopTimeout:          time.Second,
 		ServerOptions: []grpc.ServerOption{
 			grpc.ChainUnaryInterceptor(grpcMetrics.UnaryServerInterceptor()),
@@ -276,25 +275,21 @@ func serviceConfig() (*svcconfig.Config, error) {
 }
 
 // portcullisStore loads the rules prepare wrote to dir into a rule store
-// built with the shipped handlers.
-func portcullisStore(dir string, deps *builtin.Deps, log *zap.Logger) (*rulestore.Store, *svcconfig.Config, error) {
-	cfg, err := serviceConfig()
-	if err != nil {
-		return nil, nil, err
-	}
+// built with the shipped handlers and cfg's pipeline settings.
+func portcullisStore(cfg *svcconfig.Config, dir string, deps *builtin.Deps, log *zap.Logger) (*rulestore.Store, error) {
 	reg := pipeline.NewRegistry()
 	builtin.Register(reg, deps)
 	data, err := os.ReadFile(filepath.Join(dir, rulesFile))
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	specs, err := rulestore.DecodeRules(rulesFile, data)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	store := rulestore.NewStore(cfg.Pipeline(), reg, log.Named("rules"))
 	if err := store.Apply(specs, "v1"); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	return store, cfg, nil
+	return store, nil
 }
